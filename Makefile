@@ -1,0 +1,50 @@
+# The README names these targets. Everything runs from a local virtual environment (.venv).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
+
+.PHONY: app demo test lint typecheck bench sysdeps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## app: set up and start the app (the GUI arrives with the desktop issue; until then the demo)
+app: $(STAMP)
+	$(MAKE) --no-print-directory demo
+
+## demo: convert the bundled LibriVox clip with the default voice
+demo: $(STAMP)
+	@mkdir -p out
+	$(BIN)/vc voices
+	$(BIN)/vc convert assets/speech_librivox.flac out/demo_deep.wav --voice deep --overwrite
+	$(BIN)/vc simulate assets/speech_librivox.flac out/demo_live_deep.wav --voice deep --overwrite
+	@echo "demo output: $(CURDIR)/out/demo_deep.wav (offline) and out/demo_live_deep.wav (live engine)"
+
+## test: the whole suite, headless
+test: $(STAMP)
+	./scripts/sysdeps.sh
+	@# exit 5 means pytest collected nothing: say so instead of failing obscurely
+	$(BIN)/python -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests (check tests/ and testpaths)"; fi; \
+	exit $$status
+
+lint: $(STAMP)
+	$(BIN)/ruff check vc_core app tests benchmarks scripts
+	$(BIN)/ruff format --check vc_core app tests benchmarks scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/vc bench
+
+sysdeps:
+	./scripts/sysdeps.sh
+
+clean:
+	rm -rf $(VENV) out .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Debian packages the test suite needs: speech synthesis, real speech, PortAudio, PipeWire.
+# Installs what is missing when run as root; otherwise prints the apt-get line to run.
+set -eu
+PKGS="espeak-ng sox libsndfile1 libportaudio2 libasound2-plugins pocketsphinx-testdata \
+pipewire pipewire-pulse wireplumber dbus-daemon pulseaudio-utils"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+    echo "installing:$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+    echo "missing system packages:$missing" >&2
+    echo "run: sudo apt-get install$missing" >&2
+    exit 1
+fi

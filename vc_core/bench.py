@@ -1,0 +1,99 @@
+"""``vc bench``: real-time factor per stage and for the whole chain, side by side, per voice.
+
+All voices run in one process on the same signal, so their ratios compare fairly on a noisy
+machine. RTF = compute seconds / audio seconds (below 1 is faster than real time). Latency is
+algorithmic: the chain's worst case plus, for the live engine, one block and the safety margin.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Any
+
+import numpy as np
+
+from vc_core.config import StreamConfig
+from vc_core.pipeline import VoiceChain
+from vc_core.stream import Audio
+from vc_core.voices.library import VoiceLibrary
+
+BENCH_BLOCK_FRAMES = 256
+SEED = 1234
+
+
+def bench_signal(rate_hz: int, seconds: float) -> Audio:
+    """Speech-like test signal: a gliding harmonic tone with syllable-rate amplitude and noise."""
+    rng = np.random.default_rng(SEED)
+    t = np.arange(int(rate_hz * seconds)) / rate_hz
+    f0 = 120.0 + 30.0 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate_hz
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 25))
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * t) ** 2
+    x = 0.1 * env * voiced + 0.003 * rng.standard_normal(len(t))
+    return x.astype(np.float32)
+
+
+def run_bench(lib: VoiceLibrary, names: list[str], seconds: float, device_rate_hz: int) -> dict[str, Any]:
+    """Push ``seconds`` of signal through each voice's chain in device-sized blocks."""
+    x = bench_signal(device_rate_hz, seconds)
+    stream = StreamConfig(device_rate_hz=device_rate_hz, block_frames=BENCH_BLOCK_FRAMES)
+    rows = []
+    for name in names:
+        voice = lib.load(name)
+        chain = VoiceChain(voice, device_rate_hz, device_rate_hz)
+        chain.push(np.zeros(device_rate_hz // 5, dtype=np.float32))
+        chain = VoiceChain(voice, device_rate_hz, device_rate_hz)
+        t0 = time.perf_counter()
+        for i in range(0, len(x), BENCH_BLOCK_FRAMES):
+            chain.push(x[i : i + BENCH_BLOCK_FRAMES])
+        wall = time.perf_counter() - t0
+        timing = chain.timing()
+        stage_rtf = {n: s / timing.audio_seconds for n, s in zip(timing.names, timing.seconds, strict=False)}
+        chain_ms = 1000.0 * chain.latency_samples / device_rate_hz
+        rows.append(
+            {
+                "voice": name,
+                "kind": voice.manifest.kind,
+                "voice_rate_hz": voice.manifest.sample_rate_hz,
+                "rtf_total": wall / timing.audio_seconds,
+                "rtf_stages": stage_rtf,
+                "chain_latency_ms": chain_ms,
+                "engine_latency_ms": chain_ms + stream.block_ms + stream.safety_ms,
+            }
+        )
+    return {
+        "device_rate_hz": device_rate_hz,
+        "block_frames": BENCH_BLOCK_FRAMES,
+        "seconds": seconds,
+        "machine": {"cpus": _cpus(), "python": platform.python_version(), "processor": platform.machine()},
+        "voices": rows,
+    }
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def format_table(result: dict[str, Any]) -> str:
+    rows = result["voices"]
+    if not rows:
+        return "no voices"
+    stages = list(rows[0]["rtf_stages"])
+    head = f"{'voice':<10} {'RTF':>6} " + " ".join(f"{s:>13}" for s in stages) + f" {'chain ms':>9} {'engine ms':>10}"
+    lines = [
+        f"{result['seconds']:.0f} s per voice at {result['device_rate_hz']} Hz, "
+        f"blocks of {result['block_frames']} frames, "
+        f"{result['machine']['cpus']} CPUs",
+        head,
+        "-" * len(head),
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['voice']:<10} {r['rtf_total']:>6.3f} "
+            + " ".join(f"{r['rtf_stages'][s]:>13.4f}" for s in stages)
+            + f" {r['chain_latency_ms']:>9.1f} {r['engine_latency_ms']:>10.1f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,252 @@
+"""The ``vc`` command line: convert, simulate, bench, voices (and the live commands).
+
+Every error the engine raises on purpose (:class:`VcError`) prints one line to stderr and exits
+with status 2; inputs are never modified and no partial output is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vc_core import __version__
+from vc_core.config import GateConfig, MixConfig, StreamConfig, UnderrunFill, VoiceParams
+from vc_core.errors import AudioFileError, ConfigError, VcError
+from vc_core.voices.library import DEFAULT_VOICE, VoiceLibrary
+
+EXIT_USAGE = 2
+log = logging.getLogger("vc")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 as well; keep the one-line style
+        self.print_usage(sys.stderr)
+        print(f"vc: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _add_voice_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--voice", default=DEFAULT_VOICE, help=f"voice name from `vc voices` (default {DEFAULT_VOICE})")
+    p.add_argument("--pitch", type=float, default=0.0, metavar="SEMITONES", help="extra pitch shift, -12..12")
+    p.add_argument("--formant", type=float, default=1.0, metavar="RATIO", help="extra formant ratio, 0.7..1.4")
+    p.add_argument("--gate-db", type=float, default=None, metavar="DBFS", help="noise gate threshold (off if unset)")
+    p.add_argument("--in-gain-db", type=float, default=0.0, help="input gain in dB")
+    p.add_argument("--out-gain-db", type=float, default=0.0, help="output gain in dB")
+    p.add_argument("--models-dir", type=Path, default=None, help="extra folder of voice bundles")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="vc", description="Real-time voice changer: convert files, run live, measure.")
+    ap.add_argument("--version", action="version", version=f"vc {__version__}")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("convert", help="convert audio files offline (streamed, atomic)")
+    p.add_argument("paths", nargs="+", type=Path, metavar="IN... OUT", help="input file(s), then output file or folder")
+    _add_voice_args(p)
+    p.add_argument("--block-ms", type=float, default=100.0, help="read block in ms (output does not depend on it)")
+    p.add_argument("--rate", type=int, default=None, help="output sample rate (default: the voice's)")
+    p.add_argument("--format", choices=["wav", "flac", "ogg"], default="wav", help="output format for a folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+    p = sub.add_parser("simulate", help="run the live engine over a file instead of devices")
+    p.add_argument("input", type=Path)
+    p.add_argument("output", type=Path)
+    _add_voice_args(p)
+    p.add_argument("--block-frames", type=int, default=256, help="device period in frames (default 256)")
+    p.add_argument("--device-rate", type=int, default=48000, help="simulated device rate (default 48000)")
+    p.add_argument("--safety-ms", type=float, default=StreamConfig.safety_ms, help="output safety margin")
+    p.add_argument("--underrun", choices=[u.value for u in UnderrunFill], default="dry")
+    p.add_argument("--realtime", action="store_true", help="pace callbacks by the wall clock")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
+
+    p = sub.add_parser("bench", help="real-time factor and latency per stage and voice")
+    p.add_argument("--seconds", type=float, default=10.0, help="audio per voice (default 10)")
+    p.add_argument("--device-rate", type=int, default=48000)
+    p.add_argument("--voices", nargs="*", default=None, help="voices to bench (default all)")
+    p.add_argument("--json", type=Path, default=Path("benchmarks/results/bench.json"))
+    p.add_argument("--models-dir", type=Path, default=None)
+
+    p = sub.add_parser("voices", help="list the voice library")
+    p.add_argument("--models-dir", type=Path, default=None)
+    p.add_argument("--verify", action="store_true", help="check every file's sha256 too")
+    return ap
+
+
+def _library(models_dir: Path | None) -> VoiceLibrary:
+    lib = VoiceLibrary.default()
+    if models_dir is not None:
+        if not models_dir.is_dir():
+            raise ConfigError(f"--models-dir {models_dir} is not a folder")
+        lib.roots.insert(0, models_dir)
+    return lib
+
+
+def _voice_settings(a: argparse.Namespace) -> tuple[VoiceParams, GateConfig, MixConfig]:
+    params = VoiceParams(pitch_semitones=a.pitch, formant_ratio=a.formant)
+    gate = GateConfig(enabled=a.gate_db is not None, threshold_dbfs=a.gate_db if a.gate_db is not None else -50.0)
+    mix = MixConfig(input_gain_db=a.in_gain_db, output_gain_db=a.out_gain_db)
+    return params, gate, mix
+
+
+def _progress_bar(total_s: float, label: str) -> Any:
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(
+        total=round(total_s, 2), unit="s", desc=label, leave=False, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s"
+    )
+
+
+def cmd_convert(a: argparse.Namespace) -> int:
+    from vc_core.convert import batch_outputs, convert_file
+    from vc_core.io.audiofile import AudioReader
+
+    if len(a.paths) < 2:
+        raise ConfigError("convert needs an input and an output: vc convert IN.wav OUT.wav")
+    *inputs, out = a.paths
+    params, gate, mix = _voice_settings(a)
+    voice = _library(a.models_dir).load(a.voice)
+    voice.make_stage(params)  # check the voice's total pitch/formant before touching files
+    if len(inputs) > 1 or out.is_dir():
+        if out.exists() and not out.is_dir():
+            raise AudioFileError(f"output {out} must be a folder when converting several files")
+        out.mkdir(parents=True, exist_ok=True)
+        outputs = batch_outputs(inputs, out, voice.manifest.name, "." + a.format)
+    else:
+        outputs = [out]
+    for src in inputs:  # fail fast on unreadable inputs before writing anything
+        AudioReader(src).close()
+    for src, dst in zip(inputs, outputs, strict=False):
+        with AudioReader(src) as r:
+            duration = r.duration_s
+        bar = _progress_bar(duration, src.name)
+        done = [0.0]
+
+        def tick(frac: float, bar: Any = bar, done: list[float] = done, duration: float = duration) -> None:
+            if bar is not None:
+                now = round(frac * duration, 2)
+                bar.update(now - done[0])
+                done[0] = now
+
+        try:
+            res = convert_file(voice, src, dst, params, gate, mix, a.block_ms, a.rate, a.overwrite, progress=tick)
+        finally:
+            if bar is not None:
+                bar.close()
+        print(
+            f"{res.output}  ({res.duration_s:.2f} s of audio in {res.wall_s:.2f} s, RTF {res.rtf:.3f}, "
+            f"voice {voice.manifest.name}, {res.rate_out_hz} Hz)"
+        )
+    return 0
+
+
+def cmd_simulate(a: argparse.Namespace) -> int:
+    from vc_core.engine.simulate import simulate
+
+    params, gate, mix = _voice_settings(a)
+    stream = StreamConfig(
+        device_rate_hz=a.device_rate,
+        block_frames=a.block_frames,
+        safety_ms=a.safety_ms,
+        underrun_fill=UnderrunFill(a.underrun),
+    )
+    voice = _library(a.models_dir).load(a.voice)
+    rep = simulate(voice, a.input, a.output, stream, a.realtime, params, gate, mix, a.overwrite)
+    s = rep.stats
+    print(f"output     {a.output}")
+    print(
+        f"mode       {'real time' if a.realtime else 'as fast as possible'}, {stream.device_rate_hz} Hz, "
+        f"block {stream.block_frames} frames ({stream.block_ms:.1f} ms)"
+    )
+    print(f"audio      {rep.input_s:.2f} s in {rep.wall_s:.2f} s wall")
+    measured = "n/a" if rep.measured_latency_ms is None else f"{rep.measured_latency_ms:.1f} ms"
+    print(
+        f"latency    engine {s.engine_latency_ms:.1f} ms expected "
+        f"(chain {s.chain_latency_ms:.1f} + block + safety), measured {measured}"
+    )
+    if rep.match_db is not None:
+        print(f"vs offline residual {rep.match_db:.1f} dB (live output minus `vc convert` output, aligned)")
+    print(
+        f"xruns      {s.xruns} (underrun {s.underrun_ms:.1f} ms, dropped {s.dropped_ms:.1f} ms, "
+        f"late callbacks {rep.late_callbacks})"
+    )
+    print(
+        f"compute    RTF {s.rtf:.3f}; per stage, ms per s of audio: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in s.stage_ms_per_s.items())
+    )
+    if a.json is not None:
+        from vc_core.config import describe
+
+        body = {
+            "stats": describe(s),
+            "measured_latency_ms": rep.measured_latency_ms,
+            "match_db": rep.match_db,
+            "input_s": rep.input_s,
+            "wall_s": rep.wall_s,
+            "late_callbacks": rep.late_callbacks,
+            "stream": describe(stream),
+        }
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(body, indent=2) + "\n")
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from vc_core.bench import format_table, run_bench
+
+    lib = _library(a.models_dir)
+    names = a.voices or lib.names()
+    result = run_bench(lib, names, a.seconds, a.device_rate)
+    print(format_table(result))
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten {a.json}")
+    return 0
+
+
+def cmd_voices(a: argparse.Namespace) -> int:
+    lib = _library(a.models_dir)
+    entries = lib.scan(verify_hashes=a.verify)
+    if not entries:
+        print("no voices found in " + ", ".join(str(r) for r in lib.roots))
+        return 1
+    print(f"{'name':<12} {'kind':<8} {'rate':>6} {'latency':>8}  {'licence':<10} description")
+    broken = 0
+    for e in entries:
+        m = e.manifest
+        if m is None:
+            broken += 1
+            print(f"{e.folder.name:<12} BROKEN   {e.error}")
+            continue
+        print(f"{m.name:<12} {m.kind:<8} {m.sample_rate_hz:>6} {m.latency_ms:>6.1f}ms  {m.licence:<10} {m.description}")
+    return 1 if broken else 0
+
+
+COMMANDS = {"convert": cmd_convert, "simulate": cmd_simulate, "bench": cmd_bench, "voices": cmd_voices}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return COMMANDS[args.cmd](args)
+    except VcError as e:
+        print(f"vc: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("vc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""Typed, frozen settings with units in their names, validated on construction.
+
+Every range check raises :class:`~vc_core.errors.ConfigError` naming the field, the value and the
+allowed range, so the CLI and the GUI can show the message as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from enum import Enum
+
+from vc_core.errors import ConfigError
+
+PITCH_SEMITONES_RANGE = (-12.0, 12.0)
+FORMANT_RATIO_RANGE = (0.7, 1.4)
+GAIN_DB_RANGE = (-40.0, 24.0)
+DEVICE_RATES_HZ = (16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000)
+
+
+def check_range(owner: str, field: str, value: float, lo: float, hi: float) -> None:
+    """Raise ConfigError unless ``lo <= value <= hi`` (NaN is always rejected)."""
+    if not isinstance(value, (int, float)) or math.isnan(value) or not lo <= value <= hi:
+        raise ConfigError(f"{owner}.{field} = {value!r} is out of range: allowed {lo:g} to {hi:g}")
+
+
+class UnderrunFill(str, Enum):
+    """What the output plays while the worker has nothing ready (and how it leaves that)."""
+
+    DRY = "dry"
+    SILENCE = "silence"
+
+
+@dataclass(frozen=True)
+class VoiceParams:
+    """User offsets applied on top of a voice's own settings."""
+
+    pitch_semitones: float = 0.0
+    formant_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_range("voice", "pitch_semitones", self.pitch_semitones, *PITCH_SEMITONES_RANGE)
+        check_range("voice", "formant_ratio", self.formant_ratio, *FORMANT_RATIO_RANGE)
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Noise gate on the input, after the input gain."""
+
+    enabled: bool = True
+    threshold_dbfs: float = -50.0
+    hold_ms: float = 150.0
+    attack_ms: float = 2.0
+    release_ms: float = 80.0
+
+    def __post_init__(self) -> None:
+        check_range("gate", "threshold_dbfs", self.threshold_dbfs, -100.0, 0.0)
+        check_range("gate", "hold_ms", self.hold_ms, 0.0, 2000.0)
+        check_range("gate", "attack_ms", self.attack_ms, 0.1, 200.0)
+        check_range("gate", "release_ms", self.release_ms, 1.0, 2000.0)
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    """Gains and the passthrough (bypass) switch; all change live with a crossfade."""
+
+    input_gain_db: float = 0.0
+    output_gain_db: float = 0.0
+    passthrough: bool = False
+    crossfade_ms: float = 20.0
+
+    def __post_init__(self) -> None:
+        check_range("mix", "input_gain_db", self.input_gain_db, *GAIN_DB_RANGE)
+        check_range("mix", "output_gain_db", self.output_gain_db, *GAIN_DB_RANGE)
+        check_range("mix", "crossfade_ms", self.crossfade_ms, 1.0, 500.0)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """How the live engine meets the device: rate, period, safety margin and overload policy.
+
+    ``safety_ms`` of output is kept queued to absorb worker jitter; when the worker falls more
+    than ``max_backlog_ms`` behind, unprocessed input is dropped so latency stays bounded.
+    """
+
+    device_rate_hz: int = 48000
+    block_frames: int = 256
+    safety_ms: float = 12.0
+    max_backlog_ms: float = 80.0
+    underrun_fill: UnderrunFill = UnderrunFill.DRY
+    worker_poll_ms: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.device_rate_hz not in DEVICE_RATES_HZ:
+            raise ConfigError(
+                f"stream.device_rate_hz = {self.device_rate_hz!r} is not supported: use one of "
+                + ", ".join(str(r) for r in DEVICE_RATES_HZ)
+            )
+        check_range("stream", "block_frames", self.block_frames, 16, 8192)
+        if int(self.block_frames) != self.block_frames:
+            raise ConfigError(f"stream.block_frames = {self.block_frames!r} must be a whole number")
+        check_range("stream", "safety_ms", self.safety_ms, 0.0, 500.0)
+        check_range("stream", "max_backlog_ms", self.max_backlog_ms, 10.0, 2000.0)
+        check_range("stream", "worker_poll_ms", self.worker_poll_ms, 0.1, 20.0)
+        if not isinstance(self.underrun_fill, UnderrunFill):
+            raise ConfigError(f"stream.underrun_fill = {self.underrun_fill!r}: use 'dry' or 'silence'")
+
+    @property
+    def block_ms(self) -> float:
+        return 1000.0 * self.block_frames / self.device_rate_hz
+
+
+def describe(cfg: object) -> dict[str, object]:
+    """Plain dict of a settings dataclass (enums as their values), for JSON and logs."""
+    out: dict[str, object] = {}
+    for f in fields(cfg):  # type: ignore[arg-type]
+        v = getattr(cfg, f.name)
+        out[f.name] = v.value if isinstance(v, Enum) else v
+    return out

@@ -1,0 +1,417 @@
+"""The live engine: three contexts, named.
+
+(a) **audio callback** (:meth:`LiveEngine.audio_callback`, called by a device): mixes the input
+    to mono into a preallocated buffer, writes it to the input ring, reads the output ring into
+    the device buffer and bumps counters. No allocation of buffers, no locks, no logging, no
+    model calls.
+(b) **worker** (one thread, :meth:`LiveEngine._work`): drains the input ring, runs the
+    :class:`VoiceChain` hop by hop, mixes passthrough, writes the output ring, publishes stats.
+(c) **control** (the caller: CLI or GUI thread): builds voices and settings off the audio path,
+    hands them over by swapping one reference, reads :meth:`LiveEngine.stats`.
+
+Timing model (device rate ``sr``, block ``f``): the output ring starts with ``P = L + f + S``
+samples of silence, where ``L`` is the chain's worst-case owed output and ``S`` the safety
+margin. Output slot ``s`` then always plays the converted input sample ``s - P``: the engine's
+own latency is exactly ``P`` samples, and the device adds its input and output buffering.
+
+Deadline policy: when the worker has not produced a slot in time, the callback plays the dry
+input (or silence), with a ramp from the last wet sample, counts an xrun, and remembers the debt:
+the late samples are discarded when they arrive, so stale audio is never replayed and latency
+never grows. When the worker falls more than ``max_backlog_ms`` behind, it drops the backlog
+(filling its slots with dry/silence) and restarts the chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vc_core.config import GateConfig, MixConfig, StreamConfig, UnderrunFill, VoiceParams
+from vc_core.engine.ring import SpscRing
+from vc_core.pipeline import VoiceChain
+from vc_core.stream import Audio, SampleFifo
+from vc_core.voices.library import Voice
+
+log = logging.getLogger(__name__)
+
+MAX_CALLBACK_FRAMES = 16384
+RING_SECONDS = 4.0
+JOIN_RAMP_MS = 3.0  # ramp length when audio switches between wet and dry
+STATS_PERIOD_S = 0.05
+LEVEL_FLOOR_DBFS = -120.0
+LEVEL_DECAY_DB_PER_S = 30.0  # meter fall-back speed
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """Immutable snapshot published by the worker; safe to read from any thread."""
+
+    running: bool = False
+    voice: str = ""
+    device_rate_hz: int = 0
+    block_frames: int = 0
+    input_dbfs: float = LEVEL_FLOOR_DBFS
+    output_dbfs: float = LEVEL_FLOOR_DBFS
+    gate_open: bool = False
+    passthrough: bool = False
+    engine_latency_ms: float = 0.0  # P: chain + one block + safety, exact
+    chain_latency_ms: float = 0.0  # L: resampling, gate hop, voice look-ahead + hop
+    device_latency_ms: float = 0.0  # what the device reports for input + output
+    expected_latency_ms: float = 0.0  # engine + device
+    queue_ms: float = 0.0  # converted audio waiting in the output ring
+    backlog_ms: float = 0.0  # input waiting for the worker
+    rtf: float = 0.0  # worker busy time / audio time, recent
+    stage_ms_per_s: dict[str, float] = field(default_factory=dict)  # ms of compute per s of audio
+    callbacks: int = 0
+    xruns: int = 0
+    underrun_ms: float = 0.0
+    dropped_ms: float = 0.0  # input dropped because the worker fell behind
+    late_discarded_ms: float = 0.0  # converted audio that arrived after its slot had played
+    uptime_s: float = 0.0
+    error: str = ""
+
+
+class _CallbackCounters:
+    """Counters owned by the audio callback. NB: every field written by the callback only."""
+
+    def __init__(self) -> None:
+        self.callbacks = 0
+        self.frames = 0
+        self.xruns = 0
+        self.underrun_samples = 0
+        self.input_overflow_samples = 0
+        self.debt = 0  # slots played without converted audio; discard that many late samples
+        self.late_discarded = 0
+        self.skips_done = 0
+        self.wet = True
+        self.last_out = 0.0
+
+
+@dataclass(frozen=True)
+class _Settings:
+    params: VoiceParams
+    gate: GateConfig
+    mix: MixConfig
+
+
+def _dbfs(x: Audio) -> float:
+    if not len(x):
+        return LEVEL_FLOOR_DBFS
+    peak = float(np.max(np.abs(x)))
+    return max(LEVEL_FLOOR_DBFS, 20.0 * float(np.log10(peak + 1e-12)))
+
+
+class LiveEngine:
+    """Streams a voice between a device's input and output with bounded, fixed latency."""
+
+    def __init__(
+        self,
+        voice: Voice,
+        stream: StreamConfig | None = None,
+        params: VoiceParams | None = None,
+        gate: GateConfig | None = None,
+        mix: MixConfig | None = None,
+        device_latency_s: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        self.cfg = stream or StreamConfig()
+        sr = self.cfg.device_rate_hz
+        self._settings = _Settings(params or VoiceParams(), gate or GateConfig(), mix or MixConfig())
+        # NB: _settings and _next_chain are written by control, read by the worker.
+        self._next_chain: VoiceChain | None = None
+        self._chain = self._build_chain(voice, self._settings)
+        self._device_latency_s = device_latency_s
+        self._safety = round(self.cfg.safety_ms * sr / 1000.0)
+        self._prefill = self._chain.latency_samples + self.cfg.block_frames + self._safety
+        cap = int(RING_SECONDS * sr)
+        self._in = SpscRing(cap)
+        self._out = SpscRing(cap)
+        self._out.write(np.zeros(self._prefill, dtype=np.float32))
+        # NB: _skip_requested is written by the worker (latency decreases), read by the callback.
+        self._skip_requested = 0
+        self._cb = _CallbackCounters()
+        self._mono = np.zeros(MAX_CALLBACK_FRAMES, dtype=np.float32)
+        self._wet = np.zeros(MAX_CALLBACK_FRAMES, dtype=np.float32)
+        self._tmp = np.zeros(MAX_CALLBACK_FRAMES, dtype=np.float32)
+        ramp_n = max(2, round(JOIN_RAMP_MS * sr / 1000.0))
+        self._up = np.linspace(0.0, 1.0, ramp_n, dtype=np.float32)
+        self._down = self._up[::-1].copy()
+        self._fill_dry = self.cfg.underrun_fill is UnderrunFill.DRY
+        # worker-only state
+        self._dry = SampleFifo(cap // 4)
+        self._wet_gain = 0.0 if self._settings.mix.passthrough else 1.0
+        self._fade_from: float | None = None
+        self._last_written = 0.0
+        self._dropped = 0
+        self._busy_s = 0.0
+        self._processed = 0
+        self._error = ""
+        self._last_levels = (LEVEL_FLOOR_DBFS, LEVEL_FLOOR_DBFS, 0.0)  # NB: worker writes
+        # NB: _stats is written by the worker (and by start/stop), read by anyone.
+        self._stats = EngineStats()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t_start = 0.0
+
+    # ------------------------------------------------------------------ (c) control
+
+    def _build_chain(self, voice: Voice, s: _Settings) -> VoiceChain:
+        sr = self.cfg.device_rate_hz
+        chain = VoiceChain(voice, sr, sr, s.params, s.gate, s.mix)
+        chain.push(np.zeros(sr // 5, dtype=np.float32))  # warm up caches and allocations
+        chain.reset()
+        return chain
+
+    @property
+    def voice_name(self) -> str:
+        return self._chain.voice.manifest.name
+
+    @property
+    def engine_latency_samples(self) -> int:
+        return self._prefill
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._t_start = time.monotonic()
+        self._thread = threading.Thread(target=self._work, name="vc-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+        self._publish(False, *self._last_levels)
+
+    def update(
+        self, params: VoiceParams | None = None, gate: GateConfig | None = None, mix: MixConfig | None = None
+    ) -> None:
+        """Change settings live; validated here (raises ConfigError), applied at the next hop."""
+        s = self._settings
+        new = _Settings(params or s.params, gate or s.gate, mix or s.mix)
+        self._chain.voice.make_stage(new.params)  # raises ConfigError for an impossible total
+        self._settings = new
+
+    def set_voice(self, voice: Voice) -> None:
+        """Load ``voice`` off the audio path and swap it in at the next hop (short crossfade)."""
+        self._next_chain = self._build_chain(voice, self._settings)
+
+    def stats(self) -> EngineStats:
+        return self._stats
+
+    # ------------------------------------------------------------------ (a) audio callback
+
+    def audio_callback(self, indata: NDArray[np.float32], outdata: NDArray[np.float32], frames: int) -> None:
+        """Device callback: indata (frames, ch_in), outdata (frames, ch_out), float32."""
+        c = self._cb
+        mono = self._mono[:frames]
+        if indata.shape[1] == 1:
+            mono[:] = indata[:, 0]
+        else:
+            np.mean(indata, axis=1, out=mono)
+        written = self._in.write(mono)
+        if written < frames:
+            c.input_overflow_samples += frames - written
+        pending_skip = self._skip_requested - c.skips_done
+        if pending_skip > 0:
+            c.skips_done += self._out.skip(pending_skip)
+        if c.debt > 0:
+            n = self._out.skip(c.debt)
+            c.debt -= n
+            c.late_discarded += n
+        wet = self._wet[:frames]
+        n = self._out.read_into(wet, frames)
+        if n < frames:
+            c.xruns += 1
+            c.underrun_samples += frames - n
+            c.debt += frames - n
+            fill = wet[n:frames]
+            if self._fill_dry:
+                fill[:] = mono[n:frames]
+            else:
+                fill[:] = 0.0
+            last = float(wet[n - 1]) if n else c.last_out
+            r = min(len(self._up), frames - n)
+            np.multiply(fill[:r], self._up[:r], out=fill[:r])
+            np.multiply(self._down[:r], last, out=self._tmp[:r])
+            fill[:r] += self._tmp[:r]
+            c.wet = False
+        elif not c.wet:
+            r = min(len(self._up), frames)
+            np.multiply(wet[:r], self._up[:r], out=wet[:r])
+            if self._fill_dry:
+                np.multiply(mono[:r], self._down[:r], out=self._tmp[:r])
+                wet[:r] += self._tmp[:r]
+            c.wet = True
+        c.last_out = float(wet[frames - 1]) if frames else c.last_out
+        outdata[:] = wet[:, None]
+        c.callbacks += 1
+        c.frames += frames
+
+    # ------------------------------------------------------------------ (b) worker
+
+    def _work(self) -> None:
+        sr = self.cfg.device_rate_hz
+        poll_s = self.cfg.worker_poll_ms / 1000.0
+        max_backlog = round(self.cfg.max_backlog_ms * sr / 1000.0)
+        buf = np.zeros(self._in.capacity, dtype=np.float32)
+        applied = self._settings
+        next_stats = 0.0
+        in_db = out_db = LEVEL_FLOOR_DBFS
+        busy_recent = audio_recent = 0.0
+        rtf = 0.0
+        while not self._stop.is_set():
+            if self._settings is not applied:
+                applied = self._settings
+                self._chain.set_params(applied.params, applied.gate, applied.mix)
+            if self._next_chain is not None:
+                self._swap_chain()
+            avail = self._in.available()
+            if avail > max_backlog:
+                self._drop_backlog(buf, avail - self.cfg.block_frames)
+                avail = self._in.available()
+            if avail == 0:
+                now = time.monotonic()
+                if now >= next_stats:
+                    self._publish(True, in_db, out_db, rtf)
+                    next_stats = now + STATS_PERIOD_S
+                time.sleep(poll_s)
+                continue
+            n = self._in.read_into(buf, avail)
+            x = buf[:n].copy()
+            t0 = time.perf_counter()
+            try:
+                y = self._chain.push(x)
+            except Exception as e:  # keep the stream alive: play dry and say why
+                if not self._error:
+                    log.exception("voice failed; playing the dry input")
+                self._error = f"voice failed: {e}"
+                y = np.zeros(0, dtype=np.float32)
+                self._write_filler(np.concatenate([self._dry.pop(len(self._dry)), x]))
+                self._chain.reset()
+                continue
+            dt = time.perf_counter() - t0
+            self._busy_s += dt
+            self._processed += n
+            busy_recent = 0.9 * busy_recent + dt
+            audio_recent = 0.9 * audio_recent + n / sr
+            rtf = busy_recent / audio_recent if audio_recent else 0.0
+            self._dry.append(x)
+            dry = self._dry.pop(len(y))
+            y = self._mix_passthrough(y, dry, applied.mix)
+            self._write_out(y)
+            in_db = max(_dbfs(x), in_db - LEVEL_DECAY_DB_PER_S * n / sr)
+            out_db = max(_dbfs(y), out_db - LEVEL_DECAY_DB_PER_S * n / sr)
+            self._last_levels = (in_db, out_db, rtf)
+            now = time.monotonic()
+            if now >= next_stats:
+                self._publish(True, in_db, out_db, rtf)
+                next_stats = now + STATS_PERIOD_S
+
+    def _mix_passthrough(self, wet: Audio, dry: Audio, mix: MixConfig) -> Audio:
+        target = 0.0 if mix.passthrough else 1.0
+        if self._wet_gain == target == 1.0:
+            return wet
+        if self._wet_gain == target == 0.0:
+            return dry
+        step = 1000.0 / (mix.crossfade_ms * self.cfg.device_rate_hz)
+        sign = 1.0 if target > self._wet_gain else -1.0
+        g = np.clip(self._wet_gain + sign * step * np.arange(1, len(wet) + 1), 0.0, 1.0).astype(np.float32)
+        if len(g):
+            self._wet_gain = float(g[-1])
+        mixed: Audio = wet * g + dry * (1.0 - g)
+        return mixed
+
+    def _write_out(self, y: Audio) -> None:
+        if not len(y):
+            return
+        if self._fade_from is not None:
+            r = min(len(self._up), len(y))
+            y = y.copy()
+            y[:r] = y[:r] * self._up[:r] + self._fade_from * self._down[:r]
+            self._fade_from = None
+        self._out.write(y)
+        self._last_written = float(y[-1])
+
+    def _write_filler(self, dry: Audio) -> None:
+        """Fill output slots whose converted audio will never exist (dry or silence)."""
+        fill = dry.copy() if self._fill_dry else np.zeros_like(dry)
+        self._fade_from = self._last_written
+        self._write_out(fill)
+        self._fade_from = self._last_written
+
+    def _drop_backlog(self, buf: Audio, n: int) -> None:
+        n = self._in.read_into(buf, n)
+        owed = self._dry.pop(len(self._dry))
+        self._write_filler(np.concatenate([owed, buf[:n]]))
+        self._chain.reset()
+        self._dropped += n
+
+    def _swap_chain(self) -> None:
+        new = self._next_chain
+        assert new is not None
+        self._next_chain = None
+        self._write_filler(self._dry.pop(len(self._dry)))
+        self._chain = new
+        self._chain.set_params(self._settings.params, self._settings.gate, self._settings.mix)
+        new_prefill = new.latency_samples + self.cfg.block_frames + self._safety
+        delta = new_prefill - self._prefill
+        if delta > 0:
+            self._write_filler(np.zeros(delta, dtype=np.float32))
+        elif delta < 0:
+            self._skip_requested += -delta
+        self._prefill = new_prefill
+
+    def _publish(
+        self,
+        running: bool,
+        in_db: float = LEVEL_FLOOR_DBFS,
+        out_db: float = LEVEL_FLOOR_DBFS,
+        rtf: float = 0.0,
+    ) -> None:
+        sr = self.cfg.device_rate_hz
+        c = self._cb
+        timing = self._chain.timing()
+        per_s = {
+            name: 1000.0 * sec / timing.audio_seconds if timing.audio_seconds else 0.0
+            for name, sec in zip(timing.names, timing.seconds, strict=False)
+        }
+        ms = 1000.0 / sr
+        dev_ms = 1000.0 * sum(self._device_latency_s)
+        self._stats = EngineStats(
+            running=running,
+            voice=self.voice_name,
+            device_rate_hz=sr,
+            block_frames=self.cfg.block_frames,
+            input_dbfs=in_db,
+            output_dbfs=out_db,
+            gate_open=self._chain.gate.is_open,
+            passthrough=self._settings.mix.passthrough,
+            engine_latency_ms=self._prefill * ms,
+            chain_latency_ms=self._chain.latency_samples * ms,
+            device_latency_ms=dev_ms,
+            expected_latency_ms=self._prefill * ms + dev_ms,
+            queue_ms=self._out.available() * ms,
+            backlog_ms=self._in.available() * ms,
+            rtf=rtf,
+            stage_ms_per_s=per_s,
+            callbacks=c.callbacks,
+            xruns=c.xruns,
+            underrun_ms=c.underrun_samples * ms,
+            dropped_ms=self._dropped * ms,
+            late_discarded_ms=c.late_discarded * ms,
+            uptime_s=time.monotonic() - self._t_start if self._t_start else 0.0,
+            error=self._error,
+        )
+
+    # ------------------------------------------------------------------ helpers for drivers
+
+    def output_ready(self, frames: int) -> bool:
+        """True when the next ``frames`` output samples are queued (for as-fast-as-possible runs)."""
+        return self._out.available() - self._cb.debt >= frames

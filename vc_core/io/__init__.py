@@ -1,0 +1,1 @@
+"""Audio I/O: files, simulated devices, PortAudio devices, routing and latency probes."""

@@ -1,0 +1,177 @@
+"""Audio I/O as an interface, and a device that plays a file into the live engine.
+
+:class:`AudioDevice` is what the live engine needs from a device: it calls a callback with
+``(indata (frames, ch_in), outdata (frames, ch_out), frames)`` at the device rate. The PortAudio
+implementation lives in :mod:`vc_core.io.portaudio`; :class:`FileDevice` here drives the *same*
+engine (same threads, rings and deadline policy) from a file, paced in real time or as fast as
+the worker allows, and records what the engine plays.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vc_core.dsp.resample import Resampler
+from vc_core.errors import DeviceError
+from vc_core.io.audiofile import AtomicAudioWriter, AudioReader
+
+Callback = Callable[[NDArray[np.float32], NDArray[np.float32], int], None]
+FAST_WAIT_S = 0.0002
+FAST_TIMEOUT_S = 10.0
+
+
+class AudioDevice(Protocol):
+    """A running source/sink of audio blocks at ``rate_hz``."""
+
+    rate_hz: int
+    block_frames: int
+
+    @property
+    def latency_s(self) -> tuple[float, float]:
+        """Input and output buffering the device adds, in seconds."""
+        ...
+
+    def start(self, callback: Callback, ready: Callable[[int], bool] | None = None) -> None: ...
+
+    def stop(self) -> None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class FileRunReport:
+    """What a simulated run did."""
+
+    input_s: float
+    wall_s: float
+    callbacks: int
+    late_callbacks: int  # real-time mode: callbacks that started after their deadline
+
+
+class FileDevice:
+    """Feeds ``src`` (resampled to ``rate_hz``) block by block; writes what the engine plays.
+
+    ``tail_frames`` of silence follow the file so that the engine's latency drains out.
+    ``realtime=True`` paces callbacks by the wall clock; otherwise each callback waits until the
+    engine has its output ready (the deadline policy then never triggers).
+    """
+
+    def __init__(
+        self,
+        src: Path,
+        dst: Path,
+        rate_hz: int,
+        block_frames: int,
+        realtime: bool,
+        tail_frames: int,
+        overwrite: bool = False,
+    ) -> None:
+        self.rate_hz = rate_hz
+        self.block_frames = block_frames
+        self.realtime = realtime
+        self._reader = AudioReader(src)
+        self._writer = AtomicAudioWriter(dst, rate_hz, overwrite=overwrite)
+        self._tail = tail_frames
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._error: str | None = None
+        self.report: FileRunReport | None = None
+
+    @property
+    def latency_s(self) -> tuple[float, float]:
+        return (0.0, 0.0)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and not self._done.is_set()
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    def start(self, callback: Callback, ready: Callable[[int], bool] | None = None) -> None:
+        self._thread = threading.Thread(target=self._drive, args=(callback, ready), name="vc-file-device", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+
+    def _drive(self, callback: Callback, ready: Callable[[int], bool] | None) -> None:
+        f = self.block_frames
+        res = Resampler(self._reader.rate_hz, self.rate_hz)
+        pending = np.zeros(0, dtype=np.float32)
+        indata = np.zeros((f, 1), dtype=np.float32)
+        outdata = np.zeros((f, 1), dtype=np.float32)
+        t0 = time.perf_counter()
+        callbacks = late = 0
+        produced = 0
+        total = None
+        try:
+            source = self._reader.blocks(max(f, 4096))
+            exhausted = False
+            tail_left = self._tail
+            while not self._done.is_set():
+                while len(pending) < f and not exhausted:
+                    try:
+                        pending = np.concatenate([pending, res.push(next(source))])
+                    except StopIteration:
+                        pending = np.concatenate([pending, res.flush()])
+                        exhausted = True
+                        total = produced + len(pending)
+                if len(pending) >= f:
+                    indata[:, 0] = pending[:f]
+                    pending = pending[f:]
+                elif tail_left > 0 or len(pending):
+                    indata[:, 0] = 0.0
+                    indata[: len(pending), 0] = pending
+                    tail_left -= f - len(pending)
+                    pending = pending[:0]
+                else:
+                    break
+                if self.realtime:
+                    deadline = t0 + callbacks * f / self.rate_hz
+                    wait = deadline - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
+                    elif wait < -f / self.rate_hz:
+                        late += 1
+                elif ready is not None:
+                    give_up = time.perf_counter() + FAST_TIMEOUT_S
+                    while not ready(f):
+                        if time.perf_counter() > give_up:
+                            raise DeviceError("the engine produced no output for 10 s; the worker is stuck")
+                        time.sleep(FAST_WAIT_S)
+                callback(indata, outdata, f)
+                self._writer.write(outdata[:, 0])
+                produced += f
+                callbacks += 1
+            self._writer.commit()
+        except Exception as e:  # reported by the caller; nothing half-written stays
+            self._error = str(e)
+            self._writer.abort()
+        finally:
+            self._reader.close()
+            self.report = FileRunReport(
+                input_s=(total or produced) / self.rate_hz,
+                wall_s=time.perf_counter() - t0,
+                callbacks=callbacks,
+                late_callbacks=late,
+            )
+            self._done.set()

@@ -1,0 +1,184 @@
+"""The conversion pipeline: stage protocols for model voices, and the chain every path runs.
+
+Model voices are built from four verbs (rates and shapes fixed here so that a new model
+family is one new class per verb)::
+
+    encode(wav_16k (T,))                      -> content (N, D)    N = T / HOP_16K
+    embed(wav (T,), rate_hz)                  -> speaker (E,)
+    convert(content (N, D), f0_hz (N,), speaker (E,)) -> mel (N', n_mels)
+    vocode(mel (N', n_mels))                  -> wav (N' * vocoder hop,)
+
+:class:`VoiceChain` is what both the offline converter and the live worker run, so offline
+output equals live output: device rate -> model rate (resample), input gain + noise gate, the
+voice, output gain, model rate -> device rate (resample). Every stage is aligned (see
+:mod:`vc_core.stream`), and the chain's latency is the sum of its stages'.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vc_core.config import GateConfig, MixConfig, VoiceParams
+from vc_core.dsp.gate import GainGate, db_to_gain
+from vc_core.dsp.resample import Resampler
+from vc_core.stream import Audio, Stage
+from vc_core.voices.library import Voice, VoiceStage
+
+HOP_16K = 320  # 20 ms content frames at 16 kHz
+
+
+class ContentEncoder(Protocol):
+    """Speaker-independent linguistic features from 16 kHz speech."""
+
+    frame_hop_samples_16k: int
+    lookahead_samples_16k: int
+
+    def encode(self, wav_16k: NDArray[np.float32]) -> NDArray[np.float32]:
+        """wav_16k (T,) at 16 kHz -> content (T // frame_hop, D)."""
+        ...
+
+
+class SpeakerEncoder(Protocol):
+    """A fixed-size voice identity vector."""
+
+    def embed(self, wav: NDArray[np.float32], rate_hz: int) -> NDArray[np.float32]:
+        """wav (T,) at rate_hz -> speaker embedding (E,), L2-normalised."""
+        ...
+
+
+class Converter(Protocol):
+    """Content + pitch + speaker -> acoustic features for the vocoder."""
+
+    def convert(
+        self, content: NDArray[np.float32], f0_hz: NDArray[np.float32], speaker: NDArray[np.float32]
+    ) -> NDArray[np.float32]:
+        """content (N, D), f0_hz (N,) (0 = unvoiced), speaker (E,) -> mel (N', n_mels)."""
+        ...
+
+
+class Vocoder(Protocol):
+    """Acoustic features -> waveform at the vocoder's rate."""
+
+    sample_rate_hz: int
+    hop_samples: int
+
+    def vocode(self, mel: NDArray[np.float32]) -> NDArray[np.float32]:
+        """mel (N, n_mels) -> wav (N * hop_samples,) at sample_rate_hz."""
+        ...
+
+
+class _OutputGain:
+    """Output gain that ramps over one push when it changes (stateless otherwise)."""
+
+    def __init__(self, rate_hz: int, gain_db: float) -> None:
+        self._rate = rate_hz
+        self._gain = db_to_gain(gain_db)
+        self._target = self._gain
+
+    rate_in_hz = property(lambda self: self._rate)
+    rate_out_hz = property(lambda self: self._rate)
+    latency_samples = 0
+
+    def set_gain_db(self, gain_db: float) -> None:
+        self._target = db_to_gain(gain_db)  # NB: written by the worker, between pushes
+
+    def push(self, x: Audio) -> Audio:
+        if self._target == self._gain or not len(x):
+            return x * np.float32(self._gain)
+        ramp = np.linspace(self._gain, self._target, len(x), dtype=np.float32)
+        self._gain = self._target
+        return x * ramp
+
+    def flush(self) -> Audio:
+        return np.zeros(0, dtype=np.float32)
+
+    def reset(self) -> None:
+        self._gain = self._target
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """Seconds spent in each stage so far, and seconds of audio pushed."""
+
+    names: tuple[str, ...]
+    seconds: tuple[float, ...]
+    audio_seconds: float
+
+
+class VoiceChain:
+    """Resample -> gain + gate -> voice -> output gain -> resample, at device rates.
+
+    rate_in_hz/rate_out_hz are the device rates; the voice runs at its own rate.
+    Latency: the sum of the stage latencies, at the output rate.
+    """
+
+    def __init__(
+        self,
+        voice: Voice,
+        rate_in_hz: int,
+        rate_out_hz: int,
+        params: VoiceParams | None = None,
+        gate: GateConfig | None = None,
+        mix: MixConfig | None = None,
+    ) -> None:
+        mix = mix or MixConfig()
+        self.voice = voice
+        self.voice_stage: VoiceStage = voice.make_stage(params or VoiceParams())
+        vrate = self.voice_stage.rate_in_hz
+        self.gate = GainGate(vrate, gate or GateConfig(), mix.input_gain_db)
+        self.out_gain = _OutputGain(self.voice_stage.rate_out_hz, mix.output_gain_db)
+        self.stages: list[Stage] = [
+            Resampler(rate_in_hz, vrate),
+            self.gate,
+            self.voice_stage,
+            self.out_gain,
+            Resampler(self.voice_stage.rate_out_hz, rate_out_hz),
+        ]
+        self.stage_names = ("resample_in", "gate", "voice", "output_gain", "resample_out")
+        self._seconds = [0.0] * len(self.stages)
+        self._audio_s = 0.0
+
+    @property
+    def rate_in_hz(self) -> int:
+        return self.stages[0].rate_in_hz
+
+    @property
+    def rate_out_hz(self) -> int:
+        return self.stages[-1].rate_out_hz
+
+    @property
+    def latency_samples(self) -> int:
+        total_s = sum(s.latency_samples / s.rate_out_hz for s in self.stages)
+        return int(np.ceil(total_s * self.rate_out_hz - 1e-9))
+
+    def set_params(self, params: VoiceParams, gate: GateConfig, mix: MixConfig) -> None:
+        """Apply new settings from the next hop on (call from the thread that pushes)."""
+        self.voice_stage.set_voice_params(params)
+        self.gate.set_params(gate, mix.input_gain_db)
+        self.out_gain.set_gain_db(mix.output_gain_db)
+
+    def push(self, x: Audio) -> Audio:
+        self._audio_s += len(x) / self.rate_in_hz
+        for i, s in enumerate(self.stages):
+            t0 = time.perf_counter()
+            x = s.push(x)
+            self._seconds[i] += time.perf_counter() - t0
+        return x
+
+    def flush(self) -> Audio:
+        x = np.zeros(0, dtype=np.float32)
+        for s in self.stages:
+            x = np.concatenate([s.push(x), s.flush()])
+        return x
+
+    def reset(self) -> None:
+        for s in self.stages:
+            s.reset()
+
+    def timing(self) -> StageTiming:
+        return StageTiming(self.stage_names, tuple(self._seconds), self._audio_s)

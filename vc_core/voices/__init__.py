@@ -1,0 +1,1 @@
+"""Voice bundles: manifest, verification, the library and the voice kinds."""
