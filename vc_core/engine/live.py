@@ -227,6 +227,9 @@ class LiveEngine:
             c.late_discarded += n
         wet = self._wet[:frames]
         n = self._out.read_into(wet, frames)
+        if n > 0 and not c.wet:
+            self._fade_in_wet(wet[:n], mono[:n])
+            c.wet = True
         if n < frames:
             c.xruns += 1
             c.underrun_samples += frames - n
@@ -236,23 +239,25 @@ class LiveEngine:
                 fill[:] = mono[n:frames]
             else:
                 fill[:] = 0.0
-            last = float(wet[n - 1]) if n else c.last_out
-            r = min(len(self._up), frames - n)
-            np.multiply(fill[:r], self._up[:r], out=fill[:r])
-            np.multiply(self._down[:r], last, out=self._tmp[:r])
-            fill[:r] += self._tmp[:r]
+            if c.wet:  # leaving converted audio: ramp from its last sample into the fill
+                last = float(wet[n - 1]) if n else c.last_out
+                r = min(len(self._up), frames - n)
+                np.multiply(fill[:r], self._up[:r], out=fill[:r])
+                np.multiply(self._down[:r], last, out=self._tmp[:r])
+                fill[:r] += self._tmp[:r]
             c.wet = False
-        elif not c.wet:
-            r = min(len(self._up), frames)
-            np.multiply(wet[:r], self._up[:r], out=wet[:r])
-            if self._fill_dry:
-                np.multiply(mono[:r], self._down[:r], out=self._tmp[:r])
-                wet[:r] += self._tmp[:r]
-            c.wet = True
         c.last_out = float(wet[frames - 1]) if frames else c.last_out
         outdata[:] = wet[:, None]
         c.callbacks += 1
         c.frames += frames
+
+    def _fade_in_wet(self, wet: Audio, dry: Audio) -> None:
+        """Callback helper: crossfade from the fill (dry or silence) into converted audio, in place."""
+        r = min(len(self._up), len(wet))
+        np.multiply(wet[:r], self._up[:r], out=wet[:r])
+        if self._fill_dry:
+            np.multiply(dry[:r], self._down[:r], out=self._tmp[:r])
+            wet[:r] += self._tmp[:r]
 
     # ------------------------------------------------------------------ (b) worker
 

@@ -8,6 +8,7 @@ temporary name beside the target and renamed when complete, so a failure leaves 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 from vc_core.errors import AudioFileError
 from vc_core.stream import Audio
 
+TRUNCATED_CHUNK = re.compile(r"^(data|SSND)\s*:\s*\d+\s*\(should be", re.MULTILINE)
 OUTPUT_FORMATS = {".wav": ("WAV", "FLOAT"), ".flac": ("FLAC", "PCM_24"), ".ogg": ("OGG", "VORBIS")}
 
 
@@ -53,6 +55,12 @@ class AudioReader:
         if self.frames <= 0:
             self._f.close()
             raise AudioFileError(f"input file {self.path} holds no samples (zero length)")
+        # libsndfile clamps a WAV/AIFF data chunk to the bytes present and notes "(should be N)"
+        if TRUNCATED_CHUNK.search(self._f.extra_info or ""):
+            self._f.close()
+            raise AudioFileError(
+                f"input file {self.path} is truncated: its header promises more audio than the file holds"
+            )
 
     @property
     def duration_s(self) -> float:
@@ -74,7 +82,9 @@ class AudioReader:
                 got += len(mono)
                 yield np.ascontiguousarray(mono, dtype=np.float32)
         except sf.LibsndfileError as e:
-            raise AudioFileError(f"reading {self.path} failed after {got / self.rate_hz:.2f} s: {e}") from e
+            raise AudioFileError(
+                f"input file {self.path} is truncated or damaged: reading failed after {got / self.rate_hz:.2f} s ({e})"
+            ) from e
         if got < self.frames:
             raise AudioFileError(
                 f"input file {self.path} is truncated: header says {self.frames} samples, only {got} could be read"
@@ -126,7 +136,10 @@ class AtomicAudioWriter:
         self.path = Path(path)
         check_output_path(self.path, overwrite)
         fmt, subtype = OUTPUT_FORMATS[self.path.suffix.lower()]
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent or ".")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent or ".")
+        except OSError as e:
+            raise AudioFileError(f"cannot write into {self.path.parent}: {e.strerror or e}") from e
         os.close(fd)
         self._tmp = Path(tmp)
         try:
@@ -138,12 +151,19 @@ class AtomicAudioWriter:
 
     def write(self, x: Audio) -> None:
         if len(x):
-            self._f.write(np.clip(x, -1.0, 1.0))
+            try:
+                self._f.write(np.clip(x, -1.0, 1.0))
+            except (OSError, RuntimeError) as e:
+                raise AudioFileError(f"writing {self.path} failed: {e}") from e
             self.frames_written += len(x)
 
     def commit(self) -> Path:
-        self._f.close()
-        os.replace(self._tmp, self.path)
+        try:
+            self._f.close()
+            os.replace(self._tmp, self.path)
+        except OSError as e:
+            self._tmp.unlink(missing_ok=True)
+            raise AudioFileError(f"cannot finish {self.path}: {e.strerror or e}") from e
         return self.path
 
     def abort(self) -> None:

@@ -1,0 +1,225 @@
+"""The live engine: fixed latency, live == offline, and the deadline policy under a stalled worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import speech_at
+from vc_core.config import GateConfig, MixConfig, StreamConfig, UnderrunFill, VoiceParams
+from vc_core.engine.live import LiveEngine
+from vc_core.engine.simulate import simulate
+from vc_core.io.audiofile import read_audio
+from vc_core.pipeline import VoiceChain
+from vc_core.stream import Audio
+from vc_core.voices.bundle import read_manifest
+from vc_core.voices.library import VoiceLibrary, shipped_models_dir
+
+RATE = 48000
+BLOCK = 256
+
+
+class _StallStage:
+    """Identity at 24 kHz that blocks while ``stall`` is set (an artificially slow voice)."""
+
+    def __init__(self, stall: threading.Event) -> None:
+        self._stall = stall
+
+    rate_in_hz = 24000
+    rate_out_hz = 24000
+    latency_samples = 0
+
+    def push(self, x: Audio) -> Audio:
+        while self._stall.is_set():
+            time.sleep(0.001)
+        return x.copy()
+
+    def flush(self) -> Audio:
+        return np.zeros(0, dtype=np.float32)
+
+    def reset(self) -> None:
+        pass
+
+    def set_voice_params(self, params: VoiceParams) -> None:
+        pass
+
+
+class StallVoice:
+    def __init__(self, stall: threading.Event) -> None:
+        self.manifest = replace(read_manifest(shipped_models_dir() / "natural"), name="stall")
+        self.stall = stall
+
+    def make_stage(self, params: VoiceParams) -> _StallStage:
+        return _StallStage(self.stall)
+
+
+@pytest.fixture(scope="module")
+def lib() -> VoiceLibrary:
+    return VoiceLibrary([shipped_models_dir()])
+
+
+@pytest.fixture(scope="module")
+def speech48(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return speech_at(RATE, tmp_path_factory.mktemp("speech") / "speech48.wav", seconds=4.0)
+
+
+def drive(engine: LiveEngine, x: Audio, realtime: bool, on_block: object = None) -> tuple[Audio, float]:
+    """Play ``x`` through ``engine.audio_callback`` block by block; return output and the slowest callback (s)."""
+    x = x[: len(x) - len(x) % BLOCK]
+    out = np.zeros(len(x), dtype=np.float32)
+    indata = np.zeros((BLOCK, 1), dtype=np.float32)
+    outdata = np.zeros((BLOCK, 2), dtype=np.float32)  # stereo device: mono duplicated
+    t0 = time.perf_counter()
+    slowest = 0.0
+    for k, i in enumerate(range(0, len(x) - BLOCK + 1, BLOCK)):
+        if realtime:
+            wait = t0 + k * BLOCK / RATE - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        else:
+            while not engine.output_ready(BLOCK):
+                time.sleep(0.0002)
+        if callable(on_block):
+            on_block(i / RATE)
+        indata[:, 0] = x[i : i + BLOCK]
+        c0 = time.perf_counter()
+        engine.audio_callback(indata, outdata, BLOCK)
+        slowest = max(slowest, time.perf_counter() - c0)
+        np.testing.assert_array_equal(outdata[:, 0], outdata[:, 1])
+        out[i : i + BLOCK] = outdata[:, 0]
+    return out, slowest
+
+
+def offline_chain(voice: object, x: Audio, gate: GateConfig) -> Audio:
+    chain = VoiceChain(voice, RATE, RATE, gate=gate)  # type: ignore[arg-type]
+    return np.concatenate([chain.push(x), chain.flush()])
+
+
+def test_live_output_equals_offline_shifted_by_fixed_latency(lib: VoiceLibrary, speech48: Path) -> None:
+    x, _ = read_audio(speech48)
+    voice = lib.load("deep")
+    gate = GateConfig(threshold_dbfs=-45.0)
+    engine = LiveEngine(voice, StreamConfig(device_rate_hz=RATE, block_frames=BLOCK), gate=gate)
+    engine.start()
+    try:
+        y, _ = drive(engine, x, realtime=False)
+    finally:
+        engine.stop()
+    p = engine.engine_latency_samples
+    ref = offline_chain(voice, x, gate)
+    assert not np.any(y[:p])
+    np.testing.assert_allclose(y[p:], ref[: len(y) - p], atol=1e-4)
+    s = engine.stats()
+    assert s.xruns == 0 and s.dropped_ms == 0
+    assert s.engine_latency_ms == pytest.approx(1000 * p / RATE)
+
+
+def test_simulate_realtime_has_no_xruns_and_measures_its_latency(lib: VoiceLibrary, speech48: Path, tmp_path: Path) -> None:
+    rep = simulate(lib.load("deep"), speech48, tmp_path / "live.wav", StreamConfig(), realtime=True)
+    assert rep.stats.xruns == 0, rep.stats
+    assert rep.measured_latency_ms == pytest.approx(rep.stats.engine_latency_ms, abs=0.05)
+    assert rep.match_db is not None and rep.match_db < -60.0
+    assert rep.wall_s >= 0.95 * rep.input_s  # really paced by the clock
+
+
+@pytest.mark.parametrize("fill", [UnderrunFill.DRY, UnderrunFill.SILENCE])
+def test_deadline_policy_with_a_stalled_worker(fill: UnderrunFill) -> None:
+    """Stall the voice for 300 ms: the callback never blocks, plays dry/silence, counts it, drops
+    the backlog, and afterwards the output is back at exactly the same latency."""
+    rng = np.random.default_rng(3)
+    t = np.arange(3 * RATE) / RATE
+    x = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    stall = threading.Event()
+    voice = StallVoice(stall)
+    gate = GateConfig(enabled=False)
+    cfg = StreamConfig(device_rate_hz=RATE, block_frames=BLOCK, underrun_fill=fill, max_backlog_ms=80.0)
+    engine = LiveEngine(voice, cfg, gate=gate)  # type: ignore[arg-type]
+    p = engine.engine_latency_samples
+
+    def on_block(now_s: float) -> None:
+        if 1.0 <= now_s < 1.3:
+            stall.set()
+        else:
+            stall.clear()
+
+    engine.start()
+    try:
+        y, slowest = drive(engine, x, realtime=True, on_block=on_block)
+    finally:
+        stall.clear()
+        engine.stop()
+    s = engine.stats()
+    assert s.xruns > 0 and s.underrun_ms > 100.0
+    assert s.dropped_ms > 0.0
+    assert slowest < 0.02, f"a callback took {slowest * 1000:.1f} ms: it must never wait for the worker"
+    # during the stall the output is the policy's fill, not converted audio
+    stall_slots = slice(int(1.15 * RATE) + p, int(1.25 * RATE) + p)
+    if fill is UnderrunFill.SILENCE:
+        assert np.abs(y[stall_slots]).max() < 1e-6
+    else:
+        np.testing.assert_allclose(y[stall_slots], x[stall_slots], atol=1e-6)  # dry = the input of that moment
+    # after recovery: converted, and at the same latency P as before (nothing stale, no growth)
+    ref = offline_chain(voice, x, gate)
+    tail = slice(int(2.0 * RATE), len(y))
+    np.testing.assert_allclose(y[tail], ref[tail.start - p : len(y) - p], atol=2e-3)
+    head = slice(p, int(0.9 * RATE))
+    np.testing.assert_allclose(y[head], ref[: head.stop - p], atol=1e-5)
+
+
+def test_passthrough_crossfades_to_the_aligned_dry_signal(lib: VoiceLibrary, speech48: Path) -> None:
+    x, _ = read_audio(speech48)
+    engine = LiveEngine(lib.load("deep"), StreamConfig(device_rate_hz=RATE, block_frames=BLOCK))
+    p = engine.engine_latency_samples
+    switched = [False]
+
+    def on_block(now_s: float) -> None:
+        if now_s >= 1.0 and not switched[0]:
+            engine.update(mix=MixConfig(passthrough=True, crossfade_ms=20.0))
+            switched[0] = True
+
+    engine.start()
+    try:
+        y, _ = drive(engine, x, realtime=False, on_block=on_block)
+    finally:
+        engine.stop()
+    late = slice(int(1.5 * RATE), len(y))
+    np.testing.assert_allclose(y[late], x[late.start - p : len(y) - p], atol=1e-6)
+    assert engine.stats().passthrough
+    # the switch is a ramp, not a jump: no sample-to-sample step bigger than the signals' own
+    d = np.abs(np.diff(y[int(0.9 * RATE) : int(1.3 * RATE)]))
+    assert d.max() < 2.0 * max(np.abs(np.diff(x)).max(), 1e-3)
+
+
+def test_voice_switch_while_live_keeps_latency_consistent(lib: VoiceLibrary, speech48: Path) -> None:
+    x, _ = read_audio(speech48)
+    engine = LiveEngine(lib.load("deep"), StreamConfig(device_rate_hz=RATE, block_frames=BLOCK))
+    robot = lib.load("robot")
+    done = [False]
+
+    def on_block(now_s: float) -> None:
+        if now_s >= 1.0 and not done[0]:
+            engine.set_voice(robot)
+            done[0] = True
+
+    engine.start()
+    try:
+        y, _ = drive(engine, x, realtime=False, on_block=on_block)
+    finally:
+        engine.stop()
+    s = engine.stats()
+    assert s.voice == "robot" and s.xruns == 0
+    assert np.isfinite(y).all() and np.abs(y[int(2 * RATE) :]).max() > 0.01
+
+
+def test_live_settings_are_validated_on_the_control_side(lib: VoiceLibrary) -> None:
+    from vc_core.errors import ConfigError
+
+    engine = LiveEngine(lib.load("deep"), StreamConfig())
+    with pytest.raises(ConfigError, match="pitch"):
+        engine.update(params=VoiceParams(pitch_semitones=-10.0))  # deep is already -4
+    assert engine._settings.params == VoiceParams()

@@ -1,0 +1,1 @@
+"""Signal processing building blocks: pitch estimation, pitch and formant shifting."""

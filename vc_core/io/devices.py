@@ -1,0 +1,274 @@
+"""Audio device listing and lookup over sounddevice (PortAudio).
+
+Devices are saved by name + host API and looked up again on every start: PortAudio's indexes
+change when devices come and go, so an index is only valid until the next rescan. sounddevice is
+imported inside the functions, so importing `vc_core` never needs the PortAudio library.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Literal
+
+from vc_core.errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["input", "output"]
+
+CANDIDATE_RATES_HZ: tuple[int, ...] = (16000, 22050, 24000, 32000, 44100, 48000, 96000)
+PREFERRED_RATES_HZ: tuple[int, ...] = (48000, 44100)
+# Windows MME cuts device names to 31 characters; a saved longer name may match such a prefix.
+_MME_NAME_CHARS = 31
+
+# Lower-case name fragments of virtual cables apps can record from (product → fragments).
+VIRTUAL_CABLE_PATTERNS: Mapping[str, tuple[str, ...]] = {
+    "VB-Audio Virtual Cable": ("cable input", "cable output", "vb-audio"),
+    "VoiceMeeter": ("voicemeeter",),
+    "BlackHole": ("blackhole",),
+    "VoiceChanger (this app, Linux)": ("voicechanger",),
+}
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One PortAudio device as seen at the last scan; `index` is valid only until the next rescan."""
+
+    name: str
+    host_api: str
+    index: int
+    max_input_channels: int
+    max_output_channels: int
+    default_samplerate_hz: float
+    is_default_input: bool
+    is_default_output: bool
+
+    def channels(self, kind: Kind) -> int:
+        """Maximum channel count in direction `kind`."""
+        return self.max_input_channels if kind == "input" else self.max_output_channels
+
+    def label(self) -> str:
+        """`name (host API)`, the form used in messages and menus."""
+        return f"{self.name} ({self.host_api})"
+
+
+def _sounddevice() -> ModuleType:
+    try:
+        # import_module keeps mypy off sounddevice, which ships no type information.
+        sounddevice = importlib.import_module("sounddevice")
+    except OSError as exc:  # raised by sounddevice when libportaudio cannot be loaded
+        raise DeviceError(
+            f"PortAudio is not available ({exc}): install it (Debian/Ubuntu: apt-get install libportaudio2)"
+        ) from exc
+    return sounddevice
+
+
+def _check_kind(kind: str) -> Kind:
+    if kind not in ("input", "output"):
+        raise DeviceError(f"device kind {kind!r} is not 'input' or 'output'")
+    return "input" if kind == "input" else "output"
+
+
+def _scan() -> list[DeviceInfo]:
+    """Every device PortAudio knows now, in PortAudio order."""
+    sd = _sounddevice()
+    try:
+        hostapis: Sequence[Mapping[str, Any]] = sd.query_hostapis()
+        devices: Sequence[Mapping[str, Any]] = sd.query_devices()
+    except sd.PortAudioError as exc:
+        raise DeviceError(f"cannot list audio devices: {exc}") from exc
+    default_in, default_out = _global_defaults(sd, hostapis)
+    out: list[DeviceInfo] = []
+    for i, dev in enumerate(devices):
+        api = hostapis[int(dev["hostapi"])]
+        out.append(
+            DeviceInfo(
+                name=str(dev["name"]),
+                host_api=str(api["name"]),
+                index=i,
+                max_input_channels=int(dev["max_input_channels"]),
+                max_output_channels=int(dev["max_output_channels"]),
+                default_samplerate_hz=float(dev["default_samplerate"]),
+                is_default_input=i == default_in,
+                is_default_output=i == default_out,
+            )
+        )
+    return out
+
+
+def _global_defaults(sd: ModuleType, hostapis: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """(input, output) default device indexes: sd.default.device if set to indexes, else PortAudio's."""
+    api_index = int(sd.default.hostapi)
+    api = hostapis[api_index] if 0 <= api_index < len(hostapis) else {}
+    pa_defaults = (int(api.get("default_input_device", -1)), int(api.get("default_output_device", -1)))
+    chosen = tuple(sd.default.device)
+    return (
+        chosen[0] if isinstance(chosen[0], int) and chosen[0] >= 0 else pa_defaults[0],
+        chosen[1] if isinstance(chosen[1], int) and chosen[1] >= 0 else pa_defaults[1],
+    )
+
+
+def list_devices(kind: Kind) -> list[DeviceInfo]:
+    """Devices with at least one channel in direction `kind`, the default device first."""
+    kind = _check_kind(kind)
+    devs = [d for d in _scan() if d.channels(kind) > 0]
+    return sorted(devs, key=lambda d: not _is_default(d, kind))  # stable: PortAudio order otherwise
+
+
+def _is_default(dev: DeviceInfo, kind: Kind) -> bool:
+    return dev.is_default_input if kind == "input" else dev.is_default_output
+
+
+def _api_matches(dev: DeviceInfo, host_api: str | None) -> bool:
+    return host_api is None or host_api.casefold() in dev.host_api.casefold()
+
+
+def find_device(name: str, host_api: str | None = None, *, kind: Kind) -> DeviceInfo:
+    """The `kind` device called `name` (on a host API containing `host_api`, case-insensitive).
+
+    Tries an exact name, then a case-insensitive exact name, then a case-insensitive substring
+    (either way round for names MME cut to 31 characters). Several exact matches (one device on
+    several host APIs) resolve to the default device's host API, then PortAudio order; several
+    different substring matches are an error naming them.
+    """
+    kind = _check_kind(kind)
+    candidates = [d for d in list_devices(kind) if _api_matches(d, host_api)]
+    want = name.casefold()
+    tiers = (
+        [d for d in candidates if d.name == name],
+        [d for d in candidates if d.name.casefold() == want],
+        [
+            d
+            for d in candidates
+            if want in d.name.casefold() or (len(d.name) >= _MME_NAME_CHARS and want.startswith(d.name.casefold()))
+        ],
+    )
+    for matches in tiers:
+        if not matches:
+            continue
+        if len({d.name for d in matches}) > 1:
+            names = ", ".join(d.label() for d in matches)
+            raise DeviceError(f"{kind} device name {name!r} is ambiguous: it matches {names}; give the full name")
+        return _prefer_default_api(matches, kind)
+    where = f" on host API {host_api!r}" if host_api else ""
+    known = ", ".join(d.label() for d in list_devices(kind)) or "none"
+    raise DeviceError(f"no {kind} device named {name!r}{where}; plug it in or pick one of: {known}")
+
+
+def _prefer_default_api(matches: list[DeviceInfo], kind: Kind) -> DeviceInfo:
+    defaults = [d for d in list_devices(kind) if _is_default(d, kind)]
+    if defaults:
+        for d in matches:
+            if d.host_api == defaults[0].host_api:
+                return d
+    return matches[0]
+
+
+def _check_rate(device: DeviceInfo, kind: Kind, rate_hz: int, channels: int) -> str | None:
+    """None if PortAudio accepts the settings, else the host API's error text."""
+    sd = _sounddevice()
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    try:
+        check(device=device.index, samplerate=rate_hz, channels=channels, dtype="float32")
+    except (sd.PortAudioError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def supported_rates(
+    device: DeviceInfo, kind: Kind, candidates: Iterable[int] = CANDIDATE_RATES_HZ, *, channels: int = 1
+) -> tuple[int, ...]:
+    """The rates (Hz) among `candidates` that PortAudio accepts for `device` in direction `kind`.
+
+    Raises DeviceError (with the host API's error text) when the device has no `kind` channels
+    or accepts none of the rates.
+    """
+    kind = _check_kind(kind)
+    if device.channels(kind) < channels:
+        raise DeviceError(
+            f"{device.label()} has {device.channels(kind)} {kind} channels, {channels} needed: pick another device"
+        )
+    ok: list[int] = []
+    errors: dict[int, str] = {}
+    for rate in candidates:
+        err = _check_rate(device, kind, int(rate), channels)
+        if err is None:
+            ok.append(int(rate))
+        else:
+            errors[int(rate)] = err
+    if not ok:
+        detail = "; ".join(f"{r} Hz: {e}" for r, e in errors.items())
+        raise DeviceError(f"{kind} device {device.label()} accepts none of the rates tried ({detail})")
+    return tuple(ok)
+
+
+def pick_common_rate(
+    input_device: DeviceInfo,
+    output_device: DeviceInfo,
+    candidates: Iterable[int] = CANDIDATE_RATES_HZ,
+    preferred_hz: Sequence[int] = PREFERRED_RATES_HZ,
+) -> int:
+    """A rate (Hz) both devices accept: the first of `preferred_hz` they share, else the highest shared.
+
+    Raises DeviceError listing both devices' rates when they share none.
+    """
+    rates = tuple(candidates)
+    ins = supported_rates(input_device, "input", rates)
+    outs = supported_rates(output_device, "output", rates)
+    common = [r for r in ins if r in outs]
+    if not common:
+        raise DeviceError(
+            f"input {input_device.label()} ({', '.join(map(str, ins))} Hz) and output {output_device.label()} "
+            f"({', '.join(map(str, outs))} Hz) share no sample rate: pick devices on the same host API"
+        )
+    for r in preferred_hz:
+        if r in common:
+            return r
+    return max(common)
+
+
+def virtual_cable_candidates(kind: Kind = "output") -> list[DeviceInfo]:
+    """Devices in direction `kind` whose names look like a virtual cable (VB-Cable, VoiceMeeter, BlackHole, ours).
+
+    Play the converted voice into one of these `output` devices; chat apps then record from the
+    cable's other end.
+    """
+    found = []
+    for dev in list_devices(kind):
+        low = dev.name.casefold()
+        if any(frag in low for frags in VIRTUAL_CABLE_PATTERNS.values() for frag in frags):
+            found.append(dev)
+    return found
+
+
+def virtual_mic_guidance(platform: str | None = None) -> str:
+    """How to make the converted voice appear as a microphone in other apps on `platform` (default: this one).
+
+    `platform` is a `sys.platform` value ("win32", "darwin", "linux") or "windows"/"macos".
+    """
+    plat = (platform or sys.platform).lower()
+    if plat.startswith(("win", "cygwin")):
+        return (
+            "Windows has no built-in virtual microphone. Install VB-Audio Virtual Cable (free) or VoiceMeeter, "
+            "choose 'CABLE Input' as this app's output, then choose 'CABLE Output' as the microphone in "
+            "Discord, Zoom or the game. Use the same host API (e.g. WASAPI) for input and output."
+        )
+    if plat.startswith(("darwin", "mac")):
+        return (
+            "macOS has no built-in virtual microphone. Install BlackHole 2ch, choose 'BlackHole 2ch' as this "
+            "app's output, then choose 'BlackHole 2ch' as the microphone in the other app. To hear yourself too, "
+            "use a separate monitor output rather than a Multi-Output Device."
+        )
+    if plat.startswith("linux"):
+        return (
+            "On Linux with PipeWire or PulseAudio this app can create a virtual microphone itself: it adds a sink "
+            "'VoiceChanger' and a source 'VoiceChanger Mic' (pactl modules, removed again on request). Play into "
+            "'VoiceChanger' and choose 'VoiceChanger Mic' as the microphone in the other app. Needs pactl "
+            "(package pulseaudio-utils) and a running sound server."
+        )
+    return f"no virtual microphone guidance for platform {platform!r}: route the output with your system's tools"
