@@ -16,7 +16,7 @@ from typing import Any
 
 from vc_core import __version__
 from vc_core.config import GateConfig, MixConfig, StreamConfig, UnderrunFill, VoiceParams
-from vc_core.errors import AudioFileError, ConfigError, VcError
+from vc_core.errors import AudioFileError, ConfigError, DeviceError, VcError
 from vc_core.voices.library import DEFAULT_VOICE, VoiceLibrary
 
 EXIT_USAGE = 2
@@ -65,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true", help="pace callbacks by the wall clock")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
+
+    p = sub.add_parser("live", help="run the voice changer on real audio devices until Ctrl-C")
+    p.add_argument("--input", default=None, help="input device name (default: the system default)")
+    p.add_argument("--output", default=None, help="output device name (default: the system default)")
+    p.add_argument("--host-api", default=None, help="host API of both devices, e.g. ALSA, WASAPI, Core Audio")
+    _add_voice_args(p)
+    p.add_argument("--rate", type=int, default=48000, help="device sample rate (default 48000)")
+    p.add_argument("--block-frames", type=int, default=256, help="device period in frames (default 256)")
+    p.add_argument("--safety-ms", type=float, default=StreamConfig.safety_ms, help="output safety margin")
+    p.add_argument("--stereo", action="store_true", help="duplicate the voice on two output channels")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--allow-feedback", action="store_true", help="route a microphone to speakers without asking")
+
+    p = sub.add_parser("devices", help="list audio devices, default first")
 
     p = sub.add_parser("bench", help="real-time factor and latency per stage and voice")
     p.add_argument("--seconds", type=float, default=10.0, help="audio per voice (default 10)")
@@ -230,7 +244,90 @@ def cmd_voices(a: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
-COMMANDS = {"convert": cmd_convert, "simulate": cmd_simulate, "bench": cmd_bench, "voices": cmd_voices}
+def _is_safe_output(name: str) -> bool:
+    from vc_core.io.devices import VIRTUAL_CABLE_PATTERNS
+
+    low = name.lower()
+    fragments = [f for group in VIRTUAL_CABLE_PATTERNS.values() for f in group] + ["headphone", "headset", "null"]
+    return any(f in low for f in fragments)
+
+
+def cmd_live(a: argparse.Namespace) -> int:
+    import time
+
+    from vc_core.engine.live import LiveEngine
+    from vc_core.io.devices import find_device, list_devices
+    from vc_core.io.portaudio import PortAudioDevice
+
+    def pick(name: str | None, kind: str) -> object:
+        if name is None:
+            devs = list_devices(kind)  # type: ignore[arg-type]
+            if not devs:
+                raise DeviceError(f"no {kind} device found: connect one or create a virtual one (`vc route create`)")
+            return devs[0]
+        return find_device(name, a.host_api, kind=kind)  # type: ignore[arg-type]
+
+    params, gate, mix = _voice_settings(a)
+    stream = StreamConfig(device_rate_hz=a.rate, block_frames=a.block_frames, safety_ms=a.safety_ms)
+    voice = _library(a.models_dir).load(a.voice)
+    dev_in, dev_out = pick(a.input, "input"), pick(a.output, "output")
+    if not a.allow_feedback and not _is_safe_output(dev_out.name):  # type: ignore[attr-defined]
+        print(
+            f"warning: the converted microphone will play on {dev_out.label()}. If that is a loudspeaker "  # type: ignore[attr-defined]
+            "the microphone will hear it and howl. Use headphones or a virtual microphone.",
+            file=sys.stderr,
+        )
+        if not sys.stdin.isatty() or input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
+            raise DeviceError("not started: confirm the speaker output, or pass --allow-feedback")
+    device = PortAudioDevice(dev_in, dev_out, a.rate, a.block_frames, 2 if a.stereo else 1)  # type: ignore[arg-type]
+    device.open()
+    engine = LiveEngine(voice, stream, params, gate, mix, device_latency_s=device.latency_s)
+    engine.start()
+    device.start(engine.audio_callback)
+    print(f"live: {dev_in.label()} -> {voice.manifest.name} -> {dev_out.label()}; Ctrl-C to stop", file=sys.stderr)  # type: ignore[attr-defined]
+    t_end = None if a.seconds is None else time.monotonic() + a.seconds
+    try:
+        while t_end is None or time.monotonic() < t_end:
+            if device.wait_lost(0.5):
+                raise DeviceError(device.error or "the audio device stopped")
+            s = engine.stats()
+            line = (
+                f"in {s.input_dbfs:6.1f} dBFS | out {s.output_dbfs:6.1f} dBFS | "
+                f"latency {s.expected_latency_ms:5.1f} ms expected | queue {s.queue_ms:5.1f} ms | "
+                f"xruns {s.xruns} | RTF {s.rtf:.3f}"
+            )
+            print(
+                "\r" + line if sys.stderr.isatty() else line, end="" if sys.stderr.isatty() else "\n", file=sys.stderr
+            )
+    finally:
+        device.stop()
+        engine.stop()
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    s = engine.stats()
+    print(f"stopped: {s.uptime_s:.1f} s, xruns {s.xruns}, device flags {device.status_flags}")
+    return 0
+
+
+def cmd_devices(a: argparse.Namespace) -> int:
+    from vc_core.io.devices import list_devices
+
+    for kind in ("input", "output"):
+        print(f"{kind} devices (default first):")
+        for d in list_devices(kind):
+            mark = "*" if (d.is_default_input if kind == "input" else d.is_default_output) else " "
+            print(f" {mark} {d.label()}  [{d.channels(kind)} ch, {d.default_samplerate_hz:.0f} Hz]")
+    return 0
+
+
+COMMANDS = {
+    "convert": cmd_convert,
+    "simulate": cmd_simulate,
+    "live": cmd_live,
+    "devices": cmd_devices,
+    "bench": cmd_bench,
+    "voices": cmd_voices,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
