@@ -1,0 +1,1 @@
+"""Test helpers that need more than pure Python (a private sound server, fixtures)."""
