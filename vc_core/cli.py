@@ -77,8 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stereo", action="store_true", help="duplicate the voice on two output channels")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--allow-feedback", action="store_true", help="route a microphone to speakers without asking")
+    p.add_argument(
+        "--virtual-mic", action="store_true", help="Linux: play into the 'VoiceChanger' sink (created if missing)"
+    )
 
     p = sub.add_parser("devices", help="list audio devices, default first")
+
+    p = sub.add_parser("latency", help="measure the round trip output -> input with a click train")
+    p.add_argument("--input", required=True, help="input device that hears the output (loopback or cable)")
+    p.add_argument("--output", required=True, help="output device to play the clicks on")
+    p.add_argument("--host-api", default=None)
+    p.add_argument("--rate", type=int, default=48000)
+    p.add_argument("--block-frames", type=int, default=256)
+    p.add_argument("--clicks", type=int, default=8)
+    p.add_argument("--voice", default=DEFAULT_VOICE, help="voice whose engine latency is added to the budget")
+    p.add_argument("--safety-ms", type=float, default=StreamConfig.safety_ms)
+    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--models-dir", type=Path, default=None)
+
+    p = sub.add_parser("route", help="virtual microphone for Discord/OBS/Zoom (Linux: PipeWire or PulseAudio)")
+    p.add_argument("action", choices=["create", "remove", "status"])
 
     p = sub.add_parser("bench", help="real-time factor and latency per stage and voice")
     p.add_argument("--seconds", type=float, default=10.0, help="audio per voice (default 10)")
@@ -256,8 +274,8 @@ def cmd_live(a: argparse.Namespace) -> int:
     import time
 
     from vc_core.engine.live import LiveEngine
+    from vc_core.engine.session import LiveSession
     from vc_core.io.devices import find_device, list_devices
-    from vc_core.io.portaudio import PortAudioDevice
 
     def pick(name: str | None, kind: str) -> object:
         if name is None:
@@ -270,6 +288,15 @@ def cmd_live(a: argparse.Namespace) -> int:
     params, gate, mix = _voice_settings(a)
     stream = StreamConfig(device_rate_hz=a.rate, block_frames=a.block_frames, safety_ms=a.safety_ms)
     voice = _library(a.models_dir).load(a.voice)
+    if a.virtual_mic:
+        import os
+
+        from vc_core.io import routing
+
+        mic = routing.create_virtual_mic(rate_hz=a.rate)
+        os.environ["PULSE_SINK"] = mic.sink_name  # the ALSA 'pulse' device plays where this says
+        a.output = a.output or "pulse"
+        a.allow_feedback = True
     dev_in, dev_out = pick(a.input, "input"), pick(a.output, "output")
     if not a.allow_feedback and not _is_safe_output(dev_out.name):  # type: ignore[attr-defined]
         print(
@@ -279,17 +306,20 @@ def cmd_live(a: argparse.Namespace) -> int:
         )
         if not sys.stdin.isatty() or input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
             raise DeviceError("not started: confirm the speaker output, or pass --allow-feedback")
-    device = PortAudioDevice(dev_in, dev_out, a.rate, a.block_frames, 2 if a.stereo else 1)  # type: ignore[arg-type]
-    device.open()
-    engine = LiveEngine(voice, stream, params, gate, mix, device_latency_s=device.latency_s)
-    engine.start()
-    device.start(engine.audio_callback)
+    engine = LiveEngine(voice, stream, params, gate, mix)
+    session = LiveSession(engine)
+    session.start(dev_in, dev_out, 2 if a.stereo else 1)  # type: ignore[arg-type]
+    device = session.device
+    assert device is not None
     print(f"live: {dev_in.label()} -> {voice.manifest.name} -> {dev_out.label()}; Ctrl-C to stop", file=sys.stderr)  # type: ignore[attr-defined]
     t_end = None if a.seconds is None else time.monotonic() + a.seconds
     try:
         while t_end is None or time.monotonic() < t_end:
             if device.wait_lost(0.5):
-                raise DeviceError(device.error or "the audio device stopped")
+                raise DeviceError(
+                    (device.error or "the audio device stopped")
+                    + " Run `vc devices` and start again with --input/--output, or omit them for the defaults."
+                )
             s = engine.stats()
             line = (
                 f"in {s.input_dbfs:6.1f} dBFS | out {s.output_dbfs:6.1f} dBFS | "
@@ -300,12 +330,72 @@ def cmd_live(a: argparse.Namespace) -> int:
                 "\r" + line if sys.stderr.isatty() else line, end="" if sys.stderr.isatty() else "\n", file=sys.stderr
             )
     finally:
-        device.stop()
-        engine.stop()
+        session.stop()
         if sys.stderr.isatty():
             print(file=sys.stderr)
     s = engine.stats()
     print(f"stopped: {s.uptime_s:.1f} s, xruns {s.xruns}, device flags {device.status_flags}")
+    return 0
+
+
+def cmd_latency(a: argparse.Namespace) -> int:
+    from vc_core.io.devices import find_device
+    from vc_core.io.latency_probe import measure_device_round_trip
+    from vc_core.pipeline import VoiceChain
+
+    dev_in = find_device(a.input, a.host_api, kind="input")
+    dev_out = find_device(a.output, a.host_api, kind="output")
+    stream = StreamConfig(device_rate_hz=a.rate, block_frames=a.block_frames, safety_ms=a.safety_ms)
+    voice = _library(a.models_dir).load(a.voice)
+    chain_ms = 1000.0 * VoiceChain(voice, a.rate, a.rate).latency_samples / a.rate
+    engine_ms = chain_ms + stream.block_ms + stream.safety_ms
+    m = measure_device_round_trip(dev_in.index, dev_out.index, a.rate, a.block_frames, clicks=a.clicks)
+    print(f"devices    {dev_out.label()} -> {dev_in.label()}, {a.rate} Hz, block {a.block_frames}")
+    print(
+        f"measured   round trip {m.median_ms:.2f} ms median, spread {m.spread_ms:.2f} ms "
+        f"({m.n_detected}/{m.n_clicks} clicks, {m.xruns} xruns); PortAudio reports {m.reported_ms:.1f} ms"
+    )
+    print(
+        f"budget     with voice {voice.manifest.name}: device {m.median_ms:.1f} + engine {engine_ms:.1f} "
+        f"(chain {chain_ms:.1f} + block {stream.block_ms:.1f} + safety {stream.safety_ms:.1f}) "
+        f"= {m.median_ms + engine_ms:.1f} ms expected round trip"
+    )
+    if a.json is not None:
+        body = {
+            "median_ms": m.median_ms,
+            "spread_ms": m.spread_ms,
+            "per_click_ms": list(m.per_click_ms),
+            "reported_ms": m.reported_ms,
+            "engine_ms": engine_ms,
+            "expected_total_ms": m.median_ms + engine_ms,
+        }
+        a.json.write_text(json.dumps(body, indent=2) + "\n")
+    if m.n_detected < max(3, m.n_clicks // 2):
+        raise DeviceError(
+            f"only {m.n_detected} of {m.n_clicks} clicks came back: is {dev_in.label()} really hearing "
+            f"{dev_out.label()}? Use a loopback or a cable and raise the volume."
+        )
+    return 0
+
+
+def cmd_route(a: argparse.Namespace) -> int:
+    from vc_core.io import routing
+    from vc_core.io.devices import virtual_mic_guidance
+
+    if not sys.platform.startswith("linux"):
+        print(virtual_mic_guidance())
+        return 0
+    if a.action == "create":
+        mic = routing.create_virtual_mic()
+        print(f"virtual microphone ready: play into sink {mic.sink_name!r}; apps record from {mic.source_name!r}")
+        print("next: vc live --virtual-mic   (then choose 'VoiceChanger Mic' as the microphone in Discord/OBS/Zoom)")
+    elif a.action == "remove":
+        removed = routing.remove_virtual_mic()
+        print(f"removed {len(removed)} module(s)" if removed else "nothing to remove")
+    else:
+        st = routing.virtual_mic_status()
+        state = "present" if st.present else "absent"
+        print(f"virtual microphone {state} on {st.server}; modules created by this app: {list(st.recorded_module_ids)}")
     return 0
 
 
@@ -325,6 +415,8 @@ COMMANDS = {
     "simulate": cmd_simulate,
     "live": cmd_live,
     "devices": cmd_devices,
+    "latency": cmd_latency,
+    "route": cmd_route,
     "bench": cmd_bench,
     "voices": cmd_voices,
 }

@@ -205,6 +205,10 @@ class LiveEngine:
     def stats(self) -> EngineStats:
         return self._stats
 
+    def set_device_latency(self, latency_s: tuple[float, float]) -> None:
+        """What the device reports for its input and output buffering (shown in the stats)."""
+        self._device_latency_s = latency_s  # NB: written by control, read by the worker
+
     # ------------------------------------------------------------------ (a) audio callback
 
     def audio_callback(self, indata: NDArray[np.float32], outdata: NDArray[np.float32], frames: int) -> None:
