@@ -205,7 +205,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
         f"(chain {s.chain_latency_ms:.1f} + block + safety), measured {measured}"
     )
     if rep.match_db is not None:
-        print(f"vs offline residual {rep.match_db:.1f} dB (live output minus `vc convert` output, aligned)")
+        print(f"vs offline residual {rep.match_db:.1f} dB (live output minus the offline chain on the same input, aligned)")
     print(
         f"xruns      {s.xruns} (underrun {s.underrun_ms:.1f} ms, dropped {s.dropped_ms:.1f} ms, "
         f"late callbacks {rep.late_callbacks})"

@@ -76,6 +76,25 @@ class MixConfig:
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    """Optional monitor bus (headphones): its own gain and dry/wet mix, independent of the main output.
+
+    Each monitor sample is ``10**(gain_db/20) * (wet_ratio * wet + (1 - wet_ratio) * dry)``, where
+    ``wet`` is exactly what the main output plays and ``dry`` the input of the same callback.
+    """
+
+    enabled: bool = False
+    gain_db: float = 0.0
+    wet_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise ConfigError(f"monitor.enabled = {self.enabled!r} must be True or False")
+        check_range("monitor", "gain_db", self.gain_db, *GAIN_DB_RANGE)
+        check_range("monitor", "wet_ratio", self.wet_ratio, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
 class StreamConfig:
     """How the live engine meets the device: rate, period, safety margin and overload policy.
 

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from vc_core.config import GateConfig, MixConfig, VoiceParams
 from vc_core.dsp.gate import GainGate, db_to_gain
 from vc_core.dsp.resample import Resampler
-from vc_core.stream import Audio, Stage
+from vc_core.stream import Audio, Chain, Stage
 from vc_core.voices.library import Voice, VoiceStage
 
 HOP_16K = 320  # 20 ms content frames at 16 kHz
@@ -110,7 +110,7 @@ class StageTiming:
     audio_seconds: float
 
 
-class VoiceChain:
+class VoiceChain(Chain):
     """Resample -> gain + gate -> voice -> output gain -> resample, at device rates.
 
     rate_in_hz/rate_out_hz are the device rates; the voice runs at its own rate.
@@ -132,29 +132,17 @@ class VoiceChain:
         vrate = self.voice_stage.rate_in_hz
         self.gate = GainGate(vrate, gate or GateConfig(), mix.input_gain_db)
         self.out_gain = _OutputGain(self.voice_stage.rate_out_hz, mix.output_gain_db)
-        self.stages: list[Stage] = [
+        stages: list[Stage] = [
             Resampler(rate_in_hz, vrate),
             self.gate,
             self.voice_stage,
             self.out_gain,
             Resampler(self.voice_stage.rate_out_hz, rate_out_hz),
         ]
+        super().__init__(stages)
         self.stage_names = ("resample_in", "gate", "voice", "output_gain", "resample_out")
         self._seconds = [0.0] * len(self.stages)
         self._audio_s = 0.0
-
-    @property
-    def rate_in_hz(self) -> int:
-        return self.stages[0].rate_in_hz
-
-    @property
-    def rate_out_hz(self) -> int:
-        return self.stages[-1].rate_out_hz
-
-    @property
-    def latency_samples(self) -> int:
-        total_s = sum(s.latency_samples / s.rate_out_hz for s in self.stages)
-        return int(np.ceil(total_s * self.rate_out_hz - 1e-9))
 
     def set_params(self, params: VoiceParams, gate: GateConfig, mix: MixConfig) -> None:
         """Apply new settings from the next hop on (call from the thread that pushes)."""
@@ -169,16 +157,6 @@ class VoiceChain:
             x = s.push(x)
             self._seconds[i] += time.perf_counter() - t0
         return x
-
-    def flush(self) -> Audio:
-        x = np.zeros(0, dtype=np.float32)
-        for s in self.stages:
-            x = np.concatenate([s.push(x), s.flush()])
-        return x
-
-    def reset(self) -> None:
-        for s in self.stages:
-            s.reset()
 
     def timing(self) -> StageTiming:
         return StageTiming(self.stage_names, tuple(self._seconds), self._audio_s)

@@ -2,8 +2,10 @@
 
 (a) **audio callback** (:meth:`LiveEngine.audio_callback`, called by a device): mixes the input
     to mono into a preallocated buffer, writes it to the input ring, reads the output ring into
-    the device buffer and bumps counters. No allocation of buffers, no locks, no logging, no
-    model calls.
+    the device buffer, feeds the monitor ring and bumps counters. No allocation of buffers, no
+    locks, no logging, no model calls. The optional **monitor callback**
+    (:meth:`LiveEngine.monitor_callback`, a second, output-only device) is context (a) too: it
+    only copies from the monitor ring.
 (b) **worker** (one thread, :meth:`LiveEngine._work`): drains the input ring, runs the
     :class:`VoiceChain` hop by hop, mixes passthrough, writes the output ring, publishes stats.
 (c) **control** (the caller: CLI or GUI thread): builds voices and settings off the audio path,
@@ -19,6 +21,13 @@ input (or silence), with a ramp from the last wet sample, counts an xrun, and re
 the late samples are discarded when they arrive, so stale audio is never replayed and latency
 never grows. When the worker falls more than ``max_backlog_ms`` behind, it drops the backlog
 (filling its slots with dry/silence) and restarts the chain.
+
+Monitor bus: the main callback writes ``gain * (wet_ratio * out + (1 - wet_ratio) * in)`` for
+every slot it plays into a monitor SPSC ring; the monitor device's callback reads it. The two
+devices run on different clocks, so the monitor callback keeps the ring near a target fill
+(``2 blocks + MONITOR_MARGIN_MS``): above target + ``MONITOR_SLACK_MS`` it skips the excess,
+when empty it plays silence, counts an underrun and waits for the target fill again. The main
+output never waits for or depends on the monitor.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from vc_core.config import GateConfig, MixConfig, StreamConfig, UnderrunFill, VoiceParams
+from vc_core.config import GateConfig, MixConfig, MonitorConfig, StreamConfig, UnderrunFill, VoiceParams
 from vc_core.engine.ring import SpscRing
 from vc_core.pipeline import VoiceChain
 from vc_core.stream import Audio, SampleFifo
@@ -45,6 +54,11 @@ JOIN_RAMP_MS = 3.0  # ramp length when audio switches between wet and dry
 STATS_PERIOD_S = 0.05
 LEVEL_FLOOR_DBFS = -120.0
 LEVEL_DECAY_DB_PER_S = 30.0  # meter fall-back speed
+MONITOR_RING_SECONDS = 0.5
+MONITOR_MARGIN_MS = 10.0  # monitor ring target fill above two blocks (clock drift, callback jitter)
+MONITOR_SLACK_MS = 15.0  # fill above target before the monitor skips back to the target
+TIMING_HISTORY = 4096  # worker pushes kept for per-stage percentiles (~20 s at block 256, 48 kHz)
+PERCENTILE_PERIOD_S = 1.0  # how often the worker recomputes the timing percentiles
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,19 @@ class EngineStats:
     late_discarded_ms: float = 0.0  # converted audio that arrived after its slot had played
     uptime_s: float = 0.0
     error: str = ""
+    # per worker push (one drain of the input ring, typically one block): ms of compute, over the
+    # last TIMING_HISTORY pushes; keys are the chain's stage names plus "total"
+    stage_p50_ms: dict[str, float] = field(default_factory=dict)
+    stage_p99_ms: dict[str, float] = field(default_factory=dict)
+    pushes: int = 0
+    # monitor bus (second, output-only device)
+    monitor_enabled: bool = False
+    monitor_callbacks: int = 0
+    monitor_underruns: int = 0  # monitor callbacks that found the ring short
+    monitor_underrun_ms: float = 0.0  # silence played by the monitor
+    monitor_skipped_ms: float = 0.0  # skipped to stay near the target fill (clock drift)
+    monitor_dropped_ms: float = 0.0  # not written because the monitor ring was full
+    monitor_queue_ms: float = 0.0  # monitor ring fill now
 
 
 class _CallbackCounters:
@@ -90,6 +117,18 @@ class _CallbackCounters:
         self.skips_done = 0
         self.wet = True
         self.last_out = 0.0
+        self.monitor_dropped = 0
+
+
+class _MonitorCounters:
+    """Counters owned by the monitor callback. NB: every field written by the monitor callback only."""
+
+    def __init__(self) -> None:
+        self.callbacks = 0
+        self.underruns = 0
+        self.underrun_samples = 0
+        self.skipped = 0
+        self.primed = False  # False: play silence until the ring reaches the target fill
 
 
 @dataclass(frozen=True)
@@ -117,6 +156,7 @@ class LiveEngine:
         gate: GateConfig | None = None,
         mix: MixConfig | None = None,
         device_latency_s: tuple[float, float] = (0.0, 0.0),
+        monitor: MonitorConfig | None = None,
     ) -> None:
         self.cfg = stream or StreamConfig()
         sr = self.cfg.device_rate_hz
@@ -141,6 +181,19 @@ class LiveEngine:
         self._up = np.linspace(0.0, 1.0, ramp_n, dtype=np.float32)
         self._down = self._up[::-1].copy()
         self._fill_dry = self.cfg.underrun_fill is UnderrunFill.DRY
+        # monitor bus: producer = audio callback, consumer = monitor callback
+        self._mon = SpscRing(int(MONITOR_RING_SECONDS * sr))
+        self._mon_mix = np.zeros(MAX_CALLBACK_FRAMES, dtype=np.float32)
+        self._mon_tmp = np.zeros(MAX_CALLBACK_FRAMES, dtype=np.float32)
+        self._mon_buf = np.zeros(MAX_CALLBACK_FRAMES, dtype=np.float32)
+        self._mc = _MonitorCounters()
+        self._mon_target = 2 * self.cfg.block_frames + round(MONITOR_MARGIN_MS * sr / 1000.0)
+        self._mon_slack = round(MONITOR_SLACK_MS * sr / 1000.0)
+        self._monitor_cfg = MonitorConfig()
+        # NB: _mon_gains (wet, dry linear gains) and _mon_on are written by control, read by the callback.
+        self._mon_gains = (0.0, 0.0)
+        self._mon_on = False
+        self.set_monitor(monitor or MonitorConfig())
         # worker-only state
         self._dry = SampleFifo(cap // 4)
         self._wet_gain = 0.0 if self._settings.mix.passthrough else 1.0
@@ -150,6 +203,12 @@ class LiveEngine:
         self._busy_s = 0.0
         self._processed = 0
         self._error = ""
+        # worker-only: per-push compute history (seconds), columns = stages + total
+        self._stage_names = (*self._chain.stage_names, "total")
+        self._hist = np.zeros((TIMING_HISTORY, len(self._stage_names)), dtype=np.float64)
+        self._pushes = 0
+        self._pct: tuple[dict[str, float], dict[str, float]] = ({}, {})
+        self._pct_at = 0.0
         self._last_levels = (LEVEL_FLOOR_DBFS, LEVEL_FLOOR_DBFS, 0.0)  # NB: worker writes
         # NB: _stats is written by the worker (and by start/stop), read by anyone.
         self._stats = EngineStats()
@@ -205,6 +264,22 @@ class LiveEngine:
     def stats(self) -> EngineStats:
         return self._stats
 
+    def set_monitor(self, monitor: MonitorConfig) -> None:
+        """Monitor gain and dry/wet mix (validated by MonitorConfig); applied from the next callback."""
+        g = float(10.0 ** (monitor.gain_db / 20.0))
+        self._monitor_cfg = monitor
+        self._mon_gains = (g * monitor.wet_ratio, g * (1.0 - monitor.wet_ratio))
+        self._mon_on = monitor.enabled
+
+    @property
+    def monitor(self) -> MonitorConfig:
+        return self._monitor_cfg
+
+    @property
+    def callback_count(self) -> int:
+        """Main audio callbacks so far (read by control for the stall watchdog)."""
+        return self._cb.callbacks
+
     def set_device_latency(self, latency_s: tuple[float, float]) -> None:
         """What the device reports for its input and output buffering (shown in the stats)."""
         self._device_latency_s = latency_s  # NB: written by control, read by the worker
@@ -252,8 +327,45 @@ class LiveEngine:
             c.wet = False
         c.last_out = float(wet[frames - 1]) if frames else c.last_out
         outdata[:] = wet[:, None]
+        if self._mon_on:
+            g_wet, g_dry = self._mon_gains
+            m = self._mon_mix[:frames]
+            np.multiply(wet, g_wet, out=m)
+            np.multiply(mono, g_dry, out=self._mon_tmp[:frames])
+            m += self._mon_tmp[:frames]
+            c.monitor_dropped += frames - self._mon.write(m)
         c.callbacks += 1
         c.frames += frames
+
+    def monitor_callback(self, outdata: NDArray[np.float32], frames: int) -> None:
+        """Monitor device callback: outdata (frames, ch_out) float32, filled from the monitor ring.
+
+        Keeps the ring near ``2 blocks + MONITOR_MARGIN_MS``: skips the excess above target +
+        slack (the monitor clock is slower), plays silence and re-primes when short (faster).
+        """
+        m = self._mc
+        if not self._mon_on:
+            outdata.fill(0.0)
+            return
+        avail = self._mon.available()
+        if not m.primed:
+            if avail < self._mon_target:
+                outdata.fill(0.0)
+                m.callbacks += 1
+                return
+            m.primed = True
+        excess = avail - (self._mon_target + self._mon_slack)
+        if excess > 0:
+            m.skipped += self._mon.skip(avail - self._mon_target)
+        buf = self._mon_buf[:frames]
+        n = self._mon.read_into(buf, frames)
+        if n < frames:
+            buf[n:] = 0.0
+            m.underruns += 1
+            m.underrun_samples += frames - n
+            m.primed = False
+        outdata[:] = buf[:, None]
+        m.callbacks += 1
 
     def _fade_in_wet(self, wet: Audio, dry: Audio) -> None:
         """Callback helper: crossfade from the fill (dry or silence) into converted audio, in place."""
@@ -294,6 +406,7 @@ class LiveEngine:
                 continue
             n = self._in.read_into(buf, avail)
             x = buf[:n].copy()
+            stage_before = self._chain.timing().seconds
             t0 = time.perf_counter()
             try:
                 y = self._chain.push(x)
@@ -306,6 +419,7 @@ class LiveEngine:
                 self._chain.reset()
                 continue
             dt = time.perf_counter() - t0
+            self._record_push(stage_before, dt)
             self._busy_s += dt
             self._processed += n
             busy_recent = 0.9 * busy_recent + dt
@@ -322,6 +436,28 @@ class LiveEngine:
             if now >= next_stats:
                 self._publish(True, in_db, out_db, rtf)
                 next_stats = now + STATS_PERIOD_S
+
+    def _record_push(self, stage_before: tuple[float, ...], total_s: float) -> None:
+        """Worker: store this push's per-stage and total compute time (s) in the history ring."""
+        row = self._hist[self._pushes % TIMING_HISTORY]
+        after = self._chain.timing().seconds
+        k = min(len(after), len(stage_before), len(row) - 1)
+        row[:k] = np.subtract(after[:k], stage_before[:k])
+        row[-1] = total_s
+        self._pushes += 1
+
+    def _timing_percentiles(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Worker: (p50, p99) ms per push by stage, recomputed at most every PERCENTILE_PERIOD_S."""
+        now = time.monotonic()
+        if self._pushes and now - self._pct_at >= PERCENTILE_PERIOD_S:
+            h = self._hist[: min(self._pushes, TIMING_HISTORY)]
+            p50, p99 = np.percentile(h, [50.0, 99.0], axis=0) * 1000.0
+            self._pct = (
+                {k: float(v) for k, v in zip(self._stage_names, p50, strict=True)},
+                {k: float(v) for k, v in zip(self._stage_names, p99, strict=True)},
+            )
+            self._pct_at = now
+        return self._pct
 
     def _mix_passthrough(self, wet: Audio, dry: Audio, mix: MixConfig) -> Audio:
         target = 0.0 if mix.passthrough else 1.0
@@ -393,6 +529,8 @@ class LiveEngine:
         }
         ms = 1000.0 / sr
         dev_ms = 1000.0 * sum(self._device_latency_s)
+        p50, p99 = self._timing_percentiles()
+        mc = self._mc
         self._stats = EngineStats(
             running=running,
             voice=self.voice_name,
@@ -417,6 +555,16 @@ class LiveEngine:
             late_discarded_ms=c.late_discarded * ms,
             uptime_s=time.monotonic() - self._t_start if self._t_start else 0.0,
             error=self._error,
+            stage_p50_ms=p50,
+            stage_p99_ms=p99,
+            pushes=self._pushes,
+            monitor_enabled=self._mon_on,
+            monitor_callbacks=mc.callbacks,
+            monitor_underruns=mc.underruns,
+            monitor_underrun_ms=mc.underrun_samples * ms,
+            monitor_skipped_ms=mc.skipped * ms,
+            monitor_dropped_ms=c.monitor_dropped * ms,
+            monitor_queue_ms=self._mon.available() * ms,
         )
 
     # ------------------------------------------------------------------ helpers for drivers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,11 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from vc_core.config import GateConfig, MixConfig, StreamConfig, VoiceParams
-from vc_core.convert import convert_file
+from vc_core.dsp.resample import Resampler
 from vc_core.engine.live import EngineStats, LiveEngine
 from vc_core.errors import DeviceError
 from vc_core.io.audiofile import read_audio
 from vc_core.io.simulated import FileDevice
+from vc_core.pipeline import VoiceChain
 from vc_core.stream import Audio
 from vc_core.voices.library import Voice
 
@@ -95,12 +95,13 @@ def _compare_with_offline(
     gate: GateConfig | None,
     mix: MixConfig | None,
 ) -> tuple[float | None, float | None]:
-    """Convert ``src`` offline at ``rate_hz`` and measure the live output's lag and residual."""
-    with tempfile.TemporaryDirectory() as tmp:
-        ref_path = Path(tmp) / "offline.wav"
-        # the file device resamples the input to the device rate first; do the same here
-        convert_file(voice, src, ref_path, params, gate, mix, rate_out_hz=rate_hz)
-        ref, _ = read_audio(ref_path)
+    """Convert ``src`` offline along the file device's path (file rate -> device rate -> chain at the
+    device rate) and measure the live output's lag and residual against it."""
+    x, src_rate = read_audio(src)
+    to_device = Resampler(src_rate, rate_hz)
+    x = np.concatenate([to_device.push(x), to_device.flush()])
+    chain = VoiceChain(voice, rate_hz, rate_hz, params, gate, mix)
+    ref = np.concatenate([chain.push(x), chain.flush()])
     live, _ = read_audio(live_path)
     n = min(len(ref), int(XCORR_SECONDS * rate_hz))
     if n == 0 or not np.any(ref[:n]):

@@ -146,3 +146,88 @@ class PortAudioDevice:
     def wait_lost(self, timeout: float) -> bool:
         """True when the stream finished on its own within ``timeout`` seconds."""
         return self._finished.wait(timeout) and not self._stopping
+
+
+OutputCallback = Callable[[Any, int], None]
+
+
+class PortAudioOutput:
+    """An output-only stream (the monitor bus): mono or stereo at one rate and block size.
+
+    Its callback is context (a) as well: it forwards the device buffer to ``callback(outdata,
+    frames)`` and counts PortAudio's underflow flags.
+    """
+
+    def __init__(
+        self,
+        device: DeviceInfo,
+        rate_hz: int,
+        block_frames: int,
+        channels: int = 1,
+        latency: str | float = "low",
+    ) -> None:
+        self.device = device
+        self.rate_hz = rate_hz
+        self.block_frames = block_frames
+        self.channels = channels
+        self._latency = latency
+        self._stream: Any = None
+        self._callback: OutputCallback | None = None  # NB: written by control before start
+        self.status_flags = 0  # NB: written by the audio callback only
+
+    @property
+    def latency_s(self) -> float:
+        return 0.0 if self._stream is None else float(self._stream.latency)
+
+    @property
+    def running(self) -> bool:
+        return self._stream is not None and bool(self._stream.active)
+
+    def _describe(self) -> str:
+        return f"monitor output {self.device.label()} at {self.rate_hz} Hz, block {self.block_frames}"
+
+    def open(self) -> None:
+        """Open the stream (not started). Raises DeviceError with PortAudio's text."""
+        sd = _sd()
+        try:
+            self._stream = sd.OutputStream(
+                samplerate=self.rate_hz,
+                blocksize=self.block_frames,
+                device=self.device.index,
+                channels=self.channels,
+                dtype="float32",
+                latency=self._latency,
+                callback=self._on_audio,
+            )
+        except (sd.PortAudioError, ValueError) as e:
+            self._stream = None
+            raise DeviceError(f"cannot open {self._describe()}: {e}") from e
+
+    def _on_audio(self, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+        # Context (a): forward and count; nothing else.
+        if status:
+            self.status_flags += 1
+        cb = self._callback
+        if cb is None:
+            outdata.fill(0.0)
+        else:
+            cb(outdata, frames)
+
+    def start(self, callback: OutputCallback) -> None:
+        if self._stream is None:
+            self.open()
+        self._callback = callback
+        try:
+            self._stream.start()
+        except Exception as e:
+            self.close()
+            raise DeviceError(f"cannot start {self._describe()}: {e}") from e
+
+    def close(self) -> None:
+        s, self._stream = self._stream, None
+        if s is not None:
+            try:
+                s.abort() if s.active else None
+                s.close()
+            except Exception as e:  # the device may be gone already
+                log.info("closing %s: %s", self._describe(), e)
