@@ -123,9 +123,7 @@ def _bad_inputs(d: Path) -> dict[str, tuple[Path, str]]:
     }
 
 
-@pytest.mark.parametrize(
-    "case", ["missing", "empty", "zero-length", "nan", "inf", "not-audio", "truncated", "folder"]
-)
+@pytest.mark.parametrize("case", ["missing", "empty", "zero-length", "nan", "inf", "not-audio", "truncated", "folder"])
 def test_bad_inputs_exit_2_with_one_clear_line_and_leave_nothing(tmp_path: Path, case: str) -> None:
     src_dir = tmp_path / "in"
     src_dir.mkdir()

@@ -119,7 +119,9 @@ def test_live_output_equals_offline_shifted_by_fixed_latency(lib: VoiceLibrary, 
     assert s.engine_latency_ms == pytest.approx(1000 * p / RATE)
 
 
-def test_simulate_realtime_has_no_xruns_and_measures_its_latency(lib: VoiceLibrary, speech48: Path, tmp_path: Path) -> None:
+def test_simulate_realtime_has_no_xruns_and_measures_its_latency(
+    lib: VoiceLibrary, speech48: Path, tmp_path: Path
+) -> None:
     rep = simulate(lib.load("deep"), speech48, tmp_path / "live.wav", StreamConfig(), realtime=True)
     assert rep.stats.xruns == 0, rep.stats
     assert rep.measured_latency_ms == pytest.approx(rep.stats.engine_latency_ms, abs=0.05)

@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--virtual-mic", action="store_true", help="Linux: play into the 'VoiceChanger' sink (created if missing)"
     )
+    p.add_argument("--monitor", default=None, help="also play on this output device (headphones), own gain and mix")
+    p.add_argument("--monitor-gain-db", type=float, default=0.0, help="monitor gain in dB (default 0)")
+    p.add_argument("--monitor-wet", type=float, default=1.0, help="monitor mix, 0 = dry input .. 1 = converted")
 
     p = sub.add_parser("devices", help="list audio devices, default first")
 
@@ -205,7 +208,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
         f"(chain {s.chain_latency_ms:.1f} + block + safety), measured {measured}"
     )
     if rep.match_db is not None:
-        print(f"vs offline residual {rep.match_db:.1f} dB (live output minus the offline chain on the same input, aligned)")
+        print(f"vs offline residual {rep.match_db:.1f} dB (live minus the offline chain on the same input, aligned)")
     print(
         f"xruns      {s.xruns} (underrun {s.underrun_ms:.1f} ms, dropped {s.dropped_ms:.1f} ms, "
         f"late callbacks {rep.late_callbacks})"
@@ -273,8 +276,9 @@ def _is_safe_output(name: str) -> bool:
 def cmd_live(a: argparse.Namespace) -> int:
     import time
 
+    from vc_core.config import MonitorConfig
     from vc_core.engine.live import LiveEngine
-    from vc_core.engine.session import LiveSession
+    from vc_core.engine.session import LiveSession, pulse_presence_check
     from vc_core.io.devices import find_device, list_devices
 
     def pick(name: str | None, kind: str) -> object:
@@ -306,25 +310,34 @@ def cmd_live(a: argparse.Namespace) -> int:
         )
         if not sys.stdin.isatty() or input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
             raise DeviceError("not started: confirm the speaker output, or pass --allow-feedback")
-    engine = LiveEngine(voice, stream, params, gate, mix)
-    session = LiveSession(engine)
-    session.start(dev_in, dev_out, 2 if a.stereo else 1)  # type: ignore[arg-type]
+    monitor = MonitorConfig(
+        enabled=a.monitor is not None, gain_db=a.monitor_gain_db, wet_ratio=a.monitor_wet
+    )  # validated here: a bad gain or mix is a ConfigError naming the field
+    dev_mon = find_device(a.monitor, a.host_api, kind="output") if a.monitor is not None else None
+    engine = LiveEngine(voice, stream, params, gate, mix, monitor=monitor)
+    watched = [(dev_in, "sources"), (dev_out, "sinks")]
+    presence = pulse_presence_check(*watched) if sys.platform.startswith("linux") else None  # type: ignore[arg-type]
+    session = LiveSession(engine, presence_check=presence)
+    session.start(dev_in, dev_out, 2 if a.stereo else 1, monitor_device=dev_mon)  # type: ignore[arg-type]
     device = session.device
     assert device is not None
     print(f"live: {dev_in.label()} -> {voice.manifest.name} -> {dev_out.label()}; Ctrl-C to stop", file=sys.stderr)  # type: ignore[attr-defined]
     t_end = None if a.seconds is None else time.monotonic() + a.seconds
     try:
         while t_end is None or time.monotonic() < t_end:
-            if device.wait_lost(0.5):
+            device.wait_lost(0.5)
+            lost = session.check_alive()
+            if lost is not None:
                 raise DeviceError(
-                    (device.error or "the audio device stopped")
-                    + " Run `vc devices` and start again with --input/--output, or omit them for the defaults."
+                    f"audio device lost: {lost}. "
+                    "Run `vc devices` and start again with --input/--output, or omit them for the defaults."
                 )
             s = engine.stats()
             line = (
                 f"in {s.input_dbfs:6.1f} dBFS | out {s.output_dbfs:6.1f} dBFS | "
                 f"latency {s.expected_latency_ms:5.1f} ms expected | queue {s.queue_ms:5.1f} ms | "
                 f"xruns {s.xruns} | RTF {s.rtf:.3f}"
+                + (f" | monitor underruns {s.monitor_underruns}" if s.monitor_enabled else "")
             )
             print(
                 "\r" + line if sys.stderr.isatty() else line, end="" if sys.stderr.isatty() else "\n", file=sys.stderr

@@ -1,0 +1,198 @@
+"""Soak test: the live engine with voice "deep" on PipeWire null sinks for N minutes.
+
+Brings up a private PipeWire server (tests/support/pipewire.py) with sinks ``mic`` and ``spk``.
+A player duplex stream plays looped real speech into ``mic`` and records ``spk_src``; the engine
+records ``mic_src`` and plays into ``spk``. Reports (and writes as JSON):
+
+- xruns: the engine's deadline-policy xruns and PortAudio status flags (engine and player streams);
+- latency drift: the *actual* round trip player → engine → player, measured at the start and the
+  end with a click train (engine switched to passthrough for those 3 s so the clicks come back
+  unchanged; passthrough plays the input delayed by exactly P), plus the queue_ms range;
+- RSS drift: VmRSS after warm-up vs at the end;
+- per-push stage timings p50/p99 (ms) from the engine's worker history.
+
+Run: ``.venv/bin/python benchmarks/soak.py --minutes 2 --json benchmarks/results/soak.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.helpers import speech_at  # noqa: E402
+from tests.support.pipewire import PipeWireSession, refresh_sounddevice  # noqa: E402
+from vc_core.config import MixConfig, StreamConfig  # noqa: E402
+from vc_core.engine.live import LiveEngine  # noqa: E402
+from vc_core.engine.session import LiveSession  # noqa: E402
+from vc_core.io.devices import find_device  # noqa: E402
+from vc_core.io.latency_probe import make_probe_signal, measure_round_trip  # noqa: E402
+from vc_core.voices.library import VoiceLibrary  # noqa: E402
+
+RATE = 48000
+BLOCK = 256
+WARMUP_S = 20.0  # RSS baseline is taken after this long (allocator and caches settled)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+class Player:
+    """Duplex stream: plays [click window | looped speech | click window] into ``mic``, records the windows."""
+
+    def __init__(self, speech: np.ndarray, total_s: float, probe: np.ndarray) -> None:
+        self.speech = speech
+        self.probe = probe
+        self.w = len(probe)
+        self.total = int(total_s * RATE)
+        self.rec = [np.ones(self.w, np.float32), np.ones(self.w, np.float32)]  # touched now: no RSS growth later
+        for r in self.rec:
+            r.fill(0.0)
+        self.pos = 0  # NB: written by the player callback only
+        self.flags = 0  # NB: written by the player callback only
+        self.done = threading.Event()
+
+    def _out(self, out: np.ndarray, a: int, n: int) -> None:
+        """Callback helper: program samples [a, a+n) into out[:n]."""
+        end_w = self.total - self.w
+        for k in range(n):  # only reached at window boundaries and speech wrap: few samples per call
+            p = a + k
+            if p < self.w:
+                out[k] = self.probe[p]
+            elif p >= end_w:
+                out[k] = self.probe[p - end_w] if p - end_w < self.w else 0.0
+            else:
+                out[k] = 0.5 * self.speech[(p - self.w) % len(self.speech)]
+
+    def callback(self, indata: Any, outdata: Any, frames: int, _t: Any, status: Any) -> None:
+        if status:
+            self.flags += 1
+        a = self.pos
+        out = outdata[:, 0]
+        end_w = self.total - self.w
+        s0 = (a - self.w) % len(self.speech)
+        if self.w <= a and a + frames <= end_w and s0 + frames <= len(self.speech):
+            np.multiply(self.speech[s0 : s0 + frames], 0.5, out=out)
+        elif a + frames <= self.w:
+            out[:] = self.probe[a : a + frames]
+        elif a >= end_w and a + frames <= self.total:
+            out[:] = self.probe[a - end_w : a - end_w + frames]
+        else:
+            self._out(out, a, frames)
+        for i, base in ((0, 0), (1, end_w)):
+            lo, hi = max(a, base), min(a + frames, base + self.w)
+            if lo < hi:
+                self.rec[i][lo - base : hi - base] = indata[lo - a : hi - a, 0]
+        self.pos = a + frames
+        if self.pos >= self.total:
+            self.done.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "soak.json")
+    a = ap.parse_args(argv)
+    total_s = 60.0 * a.minutes
+    with tempfile.TemporaryDirectory() as tmp:
+        x, _ = sf.read(str(speech_at(RATE, Path(tmp) / "speech48.wav")), dtype="float32")
+    speech = np.ascontiguousarray(x, dtype=np.float32)
+    probe = make_probe_signal(RATE, clicks=8, interval_s=0.25, lead_s=0.5)
+    with PipeWireSession(sinks=("mic", "spk")):
+        refresh_sounddevice()
+        import sounddevice as sd
+
+        mic, mic_src = find_device("mic", "ALSA", kind="output"), find_device("mic_src", "ALSA", kind="input")
+        spk, spk_src = find_device("spk", "ALSA", kind="output"), find_device("spk_src", "ALSA", kind="input")
+        engine = LiveEngine(VoiceLibrary.default().load("deep"), StreamConfig(device_rate_hz=RATE, block_frames=BLOCK))
+        session = LiveSession(engine)
+        session.start(mic_src, spk)
+        engine.update(mix=MixConfig(passthrough=True))  # for the first click window
+        player = Player(speech, total_s, probe)
+        stream = sd.Stream(
+            samplerate=RATE,
+            blocksize=BLOCK,
+            device=(spk_src.index, mic.index),
+            channels=1,
+            dtype="float32",
+            latency="low",
+            callback=player.callback,
+        )
+        win_s = len(probe) / RATE
+        rss0 = float("nan")
+        queue: list[float] = []
+        lost = None
+        t0 = time.monotonic()
+        with stream:
+            wet_on = end_pass = False
+            while not player.done.wait(0.5):
+                now_s = player.pos / RATE
+                if not wet_on and now_s > win_s + 0.3:
+                    engine.update(mix=MixConfig(passthrough=False))
+                    wet_on = True
+                if not end_pass and now_s > total_s - win_s - 0.5:
+                    engine.update(mix=MixConfig(passthrough=True))
+                    end_pass = True
+                if np.isnan(rss0) and time.monotonic() - t0 > min(WARMUP_S, 0.2 * total_s):
+                    rss0 = rss_mb()
+                queue.append(engine.stats().queue_ms)
+                lost = lost or session.check_alive()
+        rss1 = rss_mb()
+        wall = time.monotonic() - t0
+        s = session.stats()
+        eng_flags = session.device.status_flags if session.device else -1
+        session.stop()
+    rt = [measure_round_trip(probe, r, RATE) for r in player.rec]
+    result = {
+        "minutes": a.minutes,
+        "wall_s": wall,
+        "voice": s.voice,
+        "block_frames": BLOCK,
+        "engine_latency_ms": s.engine_latency_ms,
+        "engine_device_latency_reported_ms": s.device_latency_ms,
+        "engine_xruns": s.xruns,
+        "engine_underrun_ms": s.underrun_ms,
+        "engine_dropped_ms": s.dropped_ms,
+        "engine_portaudio_status_flags": eng_flags,
+        "player_portaudio_status_flags": player.flags,
+        "round_trip_start_ms": rt[0].median_ms,
+        "round_trip_end_ms": rt[1].median_ms,
+        "round_trip_drift_ms": rt[1].median_ms - rt[0].median_ms,
+        "round_trip_spread_ms": [rt[0].spread_ms, rt[1].spread_ms],
+        "round_trip_note": "player -> mic -> engine (P) -> spk -> player: includes the player stream's own in+out",
+        "queue_ms_min": float(min(queue)) if queue else None,
+        "queue_ms_max": float(max(queue)) if queue else None,
+        "rss_after_warmup_mb": rss0,
+        "rss_end_mb": rss1,
+        "rss_growth_mb": rss1 - rss0,
+        "stage_p50_ms_per_push": s.stage_p50_ms,
+        "stage_p99_ms_per_push": s.stage_p99_ms,
+        "pushes": s.pushes,
+        "rtf": s.rtf,
+        "lost": lost,
+    }
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = a.json.with_suffix(".tmp")
+    tmp_path.write_text(json.dumps(result, indent=2) + "\n")
+    tmp_path.replace(a.json)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
