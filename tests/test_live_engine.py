@@ -225,3 +225,86 @@ def test_live_settings_are_validated_on_the_control_side(lib: VoiceLibrary) -> N
     with pytest.raises(ConfigError, match="pitch"):
         engine.update(params=VoiceParams(pitch_semitones=-10.0))  # deep is already -4
     assert engine._settings.params == VoiceParams()
+
+
+def drive_split(engine: LiveEngine, x: Audio, rate_in: int, rate_out: int, out_blocks_per_in: float) -> Audio:
+    """Split streams on two clocks: input blocks of 10 ms at ``rate_in``; output blocks of 10 ms
+    at ``rate_out``, ``out_blocks_per_in`` of them per input block (1.0 = same clock)."""
+    bin_, bout = rate_in // 100, rate_out // 100
+    indata = np.zeros((bin_, 1), dtype=np.float32)
+    outdata = np.zeros((bout, 1), dtype=np.float32)
+    outs: list[Audio] = []
+    owed = 0.0
+    for i in range(0, len(x) - bin_ + 1, bin_):
+        indata[:, 0] = x[i : i + bin_]
+        engine.input_callback(indata, bin_)
+        owed += out_blocks_per_in
+        while owed >= 1.0:
+            # same clock: wait for the worker like a file device would; drifting clocks: do not wait
+            if out_blocks_per_in == 1.0:
+                while not engine.output_ready(bout):
+                    time.sleep(0.0002)
+            else:
+                time.sleep(0.001)
+            engine.output_callback(outdata, bout)
+            outs.append(outdata[:, 0].copy())
+            owed -= 1.0
+    return np.concatenate(outs)
+
+
+def test_split_streams_at_different_rates_equal_offline(lib: VoiceLibrary, speech48: Path) -> None:
+    """Input at 48 kHz, output at 44.1 kHz (two streams, one clock): offline-identical at latency P."""
+    x, _ = read_audio(speech48)
+    voice = lib.load("deep")
+    gate = GateConfig(enabled=False)
+    cfg = StreamConfig(device_rate_hz=48000, output_rate_hz=44100, block_frames=480)
+    engine = LiveEngine(voice, cfg, gate=gate)
+    engine.start()
+    try:
+        y = drive_split(engine, x, 48000, 44100, 1.0)
+    finally:
+        engine.stop()
+    p = engine.engine_latency_samples
+    chain = VoiceChain(voice, 48000, 44100, gate=gate)
+    ref = np.concatenate([chain.push(x), chain.flush()])
+    np.testing.assert_allclose(y[p:], ref[: len(y) - p], atol=1e-4)
+    s = engine.stats()
+    assert s.xruns == 0 and s.output_rate_hz == 44100 and s.device_rate_hz == 48000
+
+
+@pytest.mark.parametrize("out_per_in", [0.99, 1.01])
+def test_split_streams_with_drifting_clocks_keep_latency_bounded(lib: VoiceLibrary, out_per_in: float) -> None:
+    """1 % clock drift either way: the queue stays within P + slack; drift shows up as counted
+    skips (input faster) or counted underruns (output faster), never as growing latency."""
+    rng = np.random.default_rng(5)
+    x = (0.1 * rng.standard_normal(6 * 48000)).astype(np.float32)
+    cfg = StreamConfig(device_rate_hz=48000, output_rate_hz=48000, block_frames=480)
+    engine = LiveEngine(lib.load("natural"), cfg, gate=GateConfig(enabled=False))
+    engine.start()
+    queue_ms = []
+    try:
+        bin_ = 480
+        indata = np.zeros((bin_, 1), dtype=np.float32)
+        outdata = np.zeros((bin_, 1), dtype=np.float32)
+        owed = 0.0
+        t0 = time.perf_counter()
+        for k, i in enumerate(range(0, len(x) - bin_ + 1, bin_)):
+            wait = t0 + k * 0.01 - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            indata[:, 0] = x[i : i + bin_]
+            engine.input_callback(indata, bin_)
+            owed += out_per_in
+            while owed >= 1.0:
+                engine.output_callback(outdata, bin_)
+                owed -= 1.0
+            queue_ms.append(engine.stats().queue_ms)
+    finally:
+        engine.stop()
+    s = engine.stats()
+    bound_ms = s.engine_latency_ms + 2 * 10.0 + 10.0 + 10.0  # P + slack + one block
+    assert max(queue_ms[100:]) <= bound_ms, (max(queue_ms), bound_ms)
+    if out_per_in < 1.0:
+        assert s.drift_skipped_ms > 0.0
+    else:
+        assert s.xruns > 0

@@ -134,14 +134,23 @@ class _TapDevice(PortAudioDevice):
         self.tap = np.zeros(int(40 * RATE), dtype=np.float32)
         self.tap_pos = 0  # NB: written by the audio callback only
 
-    def start(self, callback: Any, ready: Any = None) -> None:
-        def tapped(indata: Any, outdata: Any, frames: int) -> None:
-            n = min(frames, len(self.tap) - self.tap_pos)
-            self.tap[self.tap_pos : self.tap_pos + n] = indata[:n, 0]
-            self.tap_pos += n
-            callback(indata, outdata, frames)
+    def start(self, target: Any) -> None:
+        device = self
 
-        super().start(tapped, ready)
+        class _Tapped:
+            def audio_callback(self, indata: Any, outdata: Any, frames: int) -> None:
+                n = min(frames, len(device.tap) - device.tap_pos)
+                device.tap[device.tap_pos : device.tap_pos + n] = indata[:n, 0]
+                device.tap_pos += n
+                target.audio_callback(indata, outdata, frames)
+
+            def input_callback(self, indata: Any, frames: int) -> None:
+                target.input_callback(indata, frames)
+
+            def output_callback(self, outdata: Any, frames: int) -> None:
+                target.output_callback(outdata, frames)
+
+        super().start(_Tapped())
 
 
 def _engine_grid_offset(session: LiveSession, x: np.ndarray) -> int:
@@ -242,9 +251,9 @@ def test_failed_switch_keeps_the_old_stream_running(rig: Rig, deep: Voice, speec
     session.start(rig.mic_src, rig.spk)
     try:
         old = session.device
-        stale = replace(rig.spk, name="vc-no-such-device", index=999)
-        with pytest.raises(DeviceError, match=r"cannot open .*vc-no-such-device.*999") as err:
-            session.switch_devices(rig.mic_src, stale)
+        bogus = replace(rig.spk, name="vc-no-such-device", index=999)
+        with pytest.raises(DeviceError, match=r"cannot use .*vc-no-such-device.* is not present") as err:
+            session.switch_devices(rig.mic_src, bogus)
         print(f"\nswitch error: {err.value}")
         assert session.device is old and session.running
         before = session.engine.callback_count
@@ -348,8 +357,8 @@ class _StalledDevice(PortAudioDevice):
     def open(self) -> None:
         pass
 
-    def start(self, callback: Any, ready: Any = None) -> None:
-        self._callback = callback
+    def start(self, target: Any) -> None:
+        self._target = target
 
     @property
     def running(self) -> bool:
@@ -366,7 +375,9 @@ def test_watchdog_reports_a_silently_stalled_device(voice_name: str, monkeypatch
     monkeypatch.setattr(session_mod, "STALL_S", 0.2)
     dev = DeviceInfo("stalled", "ALSA", 0, 1, 1, 48000.0, False, False)
     session = LiveSession(
-        LiveEngine(VoiceLibrary.default().load(voice_name), StreamConfig()), device_factory=_StalledDevice
+        LiveEngine(VoiceLibrary.default().load(voice_name), StreamConfig()),
+        device_factory=_StalledDevice,
+        lookup_by_name=False,
     )
     session.start(dev, dev)
     try:
@@ -377,3 +388,61 @@ def test_watchdog_reports_a_silently_stalled_device(voice_name: str, monkeypatch
         session.stop()
     assert message is not None and "stopped calling back" in message
     assert _no_worker_alive()
+
+
+def test_calibrate_reports_measured_latency_in_the_stats(rig: Rig, deep: Voice) -> None:
+    """Calibration on a loopback pair (engine output sink -> its monitor as input) fills
+    `measured_latency_ms` = device round trip + P, and the stream resumes afterwards."""
+    session = _session(deep)
+    session.start(rig.spk_src, rig.spk)  # output looped back into the input
+    try:
+        m = session.calibrate()
+        time.sleep(0.5)
+        s = session.stats()
+        before = session.engine.callback_count
+        time.sleep(0.5)
+        assert session.engine.callback_count > before, "the stream must resume after calibrating"
+        assert session.check_alive() is None
+    finally:
+        session.stop()
+    assert 0.0 < m.median_ms < 300.0 and m.n_detected >= 4
+    assert s.measured_latency_ms == pytest.approx(m.median_ms + s.engine_latency_ms, abs=0.01)
+
+
+def test_split_streams_at_different_rates_deliver_converted_audio(rig: Rig, deep: Voice, speech: np.ndarray) -> None:
+    """Input at 48 kHz, output at 44.1 kHz: two PortAudio streams, each side resampled by the
+    engine; converted audio arrives (the sound server converts 44.1 kHz back for the recording)."""
+    engine = LiveEngine(deep, StreamConfig(device_rate_hz=RATE, output_rate_hz=44100, block_frames=BLOCK))
+    session = LiveSession(engine)
+    session.start(rig.mic_src, rig.spk)
+    try:
+        assert session.device is not None and session.device.split
+        time.sleep(0.3)
+        x = _program(speech, 5.0)
+        rec, _ = _player(rig, x)
+        s = session.stats()
+    finally:
+        session.stop()
+    assert s.device_rate_hz == RATE and s.output_rate_hz == 44100
+    assert s.xruns == 0, s
+    # the voice's own output at 48 kHz, compared by envelope: same speech, shifted by the latency
+    chain = VoiceChain(deep, RATE, RATE)
+    ref = np.concatenate([chain.push(x), chain.flush()])
+    env = lambda a: np.sqrt(np.maximum(signal.resample_poly(a.astype(np.float64) ** 2, 1, 480), 0.0))  # noqa: E731
+    _lag, ncc, _ = _lag_and_residual(env(ref), env(rec), max_lag_s=50 / RATE)  # 0.5 s at 100 Hz
+    assert ncc > 0.8, f"converted speech did not arrive (envelope correlation {ncc:.2f})"
+
+
+def test_switch_finds_saved_devices_by_name_not_index(rig: Rig, deep: Voice) -> None:
+    session = _session(deep)
+    session.start(rig.mic_src, rig.spk)
+    try:
+        old = session.device
+        session.switch_devices(replace(rig.mic_src, index=999), replace(rig.spk, index=998))
+        assert session.device is not old and session.running
+        assert session.device is not None and session.device.output_device.index == rig.spk.index
+        before = session.engine.callback_count
+        time.sleep(0.3)
+        assert session.engine.callback_count > before
+    finally:
+        session.stop()

@@ -71,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="output device name (default: the system default)")
     p.add_argument("--host-api", default=None, help="host API of both devices, e.g. ALSA, WASAPI, Core Audio")
     _add_voice_args(p)
-    p.add_argument("--rate", type=int, default=48000, help="device sample rate (default 48000)")
+    p.add_argument("--rate", type=int, default=None, help="input device rate (default: probed, 48000 preferred)")
+    p.add_argument(
+        "--output-rate", type=int, default=None, help="output device rate (default: as the input if possible)"
+    )
     p.add_argument("--block-frames", type=int, default=256, help="device period in frames (default 256)")
     p.add_argument("--safety-ms", type=float, default=StreamConfig.safety_ms, help="output safety margin")
     p.add_argument("--stereo", action="store_true", help="duplicate the voice on two output channels")
@@ -279,7 +282,7 @@ def cmd_live(a: argparse.Namespace) -> int:
     from vc_core.config import MonitorConfig
     from vc_core.engine.live import LiveEngine
     from vc_core.engine.session import LiveSession, pulse_presence_check
-    from vc_core.io.devices import find_device, list_devices
+    from vc_core.io.devices import find_device, list_devices, pick_rates
 
     def pick(name: str | None, kind: str) -> object:
         if name is None:
@@ -290,18 +293,27 @@ def cmd_live(a: argparse.Namespace) -> int:
         return find_device(name, a.host_api, kind=kind)  # type: ignore[arg-type]
 
     params, gate, mix = _voice_settings(a)
-    stream = StreamConfig(device_rate_hz=a.rate, block_frames=a.block_frames, safety_ms=a.safety_ms)
     voice = _library(a.models_dir).load(a.voice)
     if a.virtual_mic:
         import os
 
         from vc_core.io import routing
 
-        mic = routing.create_virtual_mic(rate_hz=a.rate)
+        mic = routing.create_virtual_mic(rate_hz=a.rate or 48000)
         os.environ["PULSE_SINK"] = mic.sink_name  # the ALSA 'pulse' device plays where this says
         a.output = a.output or "pulse"
         a.allow_feedback = True
     dev_in, dev_out = pick(a.input, "input"), pick(a.output, "output")
+    if a.rate is None:
+        rate_in, rate_out = pick_rates(dev_in, dev_out)  # type: ignore[arg-type]
+    else:
+        rate_in, rate_out = a.rate, a.rate
+    stream = StreamConfig(
+        device_rate_hz=rate_in,
+        output_rate_hz=a.output_rate or rate_out,
+        block_frames=a.block_frames,
+        safety_ms=a.safety_ms,
+    )
     if not a.allow_feedback and not _is_safe_output(dev_out.name):  # type: ignore[attr-defined]
         print(
             f"warning: the converted microphone will play on {dev_out.label()}. If that is a loudspeaker "  # type: ignore[attr-defined]

@@ -102,8 +102,9 @@ class StreamConfig:
     than ``max_backlog_ms`` behind, unprocessed input is dropped so latency stays bounded.
     """
 
-    device_rate_hz: int = 48000
-    block_frames: int = 256
+    device_rate_hz: int = 48000  # the input device's rate (and the output's unless output_rate_hz is set)
+    block_frames: int = 256  # input device period
+    output_rate_hz: int | None = None  # set when the output device runs at another rate
     safety_ms: float = 12.0
     max_backlog_ms: float = 80.0
     underrun_fill: UnderrunFill = UnderrunFill.DRY
@@ -113,6 +114,11 @@ class StreamConfig:
         if self.device_rate_hz not in DEVICE_RATES_HZ:
             raise ConfigError(
                 f"stream.device_rate_hz = {self.device_rate_hz!r} is not supported: use one of "
+                + ", ".join(str(r) for r in DEVICE_RATES_HZ)
+            )
+        if self.output_rate_hz is not None and self.output_rate_hz not in DEVICE_RATES_HZ:
+            raise ConfigError(
+                f"stream.output_rate_hz = {self.output_rate_hz!r} is not supported: use one of "
                 + ", ".join(str(r) for r in DEVICE_RATES_HZ)
             )
         check_range("stream", "block_frames", self.block_frames, 16, 8192)
@@ -127,6 +133,19 @@ class StreamConfig:
     @property
     def block_ms(self) -> float:
         return 1000.0 * self.block_frames / self.device_rate_hz
+
+    @property
+    def rate_in_hz(self) -> int:
+        return self.device_rate_hz
+
+    @property
+    def rate_out_hz(self) -> int:
+        return self.output_rate_hz or self.device_rate_hz
+
+    @property
+    def block_frames_out(self) -> int:
+        """Output device period: the same duration as the input period, at the output rate."""
+        return max(1, round(self.block_frames * self.rate_out_hz / self.device_rate_hz))
 
 
 def describe(cfg: object) -> dict[str, object]:

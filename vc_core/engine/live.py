@@ -1,20 +1,24 @@
 """The live engine: three contexts, named.
 
-(a) **audio callback** (:meth:`LiveEngine.audio_callback`, called by a device): mixes the input
+(a) **audio callbacks** (:meth:`LiveEngine.audio_callback` for a duplex stream, or
+    :meth:`~LiveEngine.input_callback` + :meth:`~LiveEngine.output_callback` for split streams at
+    different rates or host APIs, and :meth:`~LiveEngine.monitor_callback`): mixes the input
     to mono into a preallocated buffer, writes it to the input ring, reads the output ring into
     the device buffer, feeds the monitor ring and bumps counters. No allocation of buffers, no
-    locks, no logging, no model calls. The optional **monitor callback**
-    (:meth:`LiveEngine.monitor_callback`, a second, output-only device) is context (a) too: it
-    only copies from the monitor ring.
+    locks, no logging, no model calls.
 (b) **worker** (one thread, :meth:`LiveEngine._work`): drains the input ring, runs the
     :class:`VoiceChain` hop by hop, mixes passthrough, writes the output ring, publishes stats.
 (c) **control** (the caller: CLI or GUI thread): builds voices and settings off the audio path,
     hands them over by swapping one reference, reads :meth:`LiveEngine.stats`.
 
-Timing model (device rate ``sr``, block ``f``): the output ring starts with ``P = L + f + S``
+Timing model (output rate ``sr``, block ``f``): the output ring starts with ``P = L + f + S``
 samples of silence, where ``L`` is the chain's worst-case owed output and ``S`` the safety
-margin. Output slot ``s`` then always plays the converted input sample ``s - P``: the engine's
-own latency is exactly ``P`` samples, and the device adds its input and output buffering.
+margin. Input and output may run at different rates (each side is resampled independently);
+with split streams the two device clocks drift, and the output callback compares the slots each
+clock has delivered and skips what the input got ahead by more than a slack (counted as drift).
+Output slot ``s`` then plays the converted input sample ``s - P``: the engine's own latency is
+exactly ``P`` samples (within the drift slack for split streams), and the devices add their
+input and output buffering.
 
 Deadline policy: when the worker has not produced a slot in time, the callback plays the dry
 input (or silence), with a ramp from the last wet sample, counts an xrun, and remembers the debt:
@@ -41,6 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vc_core.config import GateConfig, MixConfig, MonitorConfig, StreamConfig, UnderrunFill, VoiceParams
+from vc_core.dsp.resample import Resampler
 from vc_core.engine.ring import SpscRing
 from vc_core.pipeline import VoiceChain
 from vc_core.stream import Audio, SampleFifo
@@ -52,6 +57,7 @@ MAX_CALLBACK_FRAMES = 16384
 RING_SECONDS = 4.0
 JOIN_RAMP_MS = 3.0  # ramp length when audio switches between wet and dry
 STATS_PERIOD_S = 0.05
+DRIFT_SLACK_MS = 10.0  # split streams: extra queue tolerated before skipping
 LEVEL_FLOOR_DBFS = -120.0
 LEVEL_DECAY_DB_PER_S = 30.0  # meter fall-back speed
 MONITOR_RING_SECONDS = 0.5
@@ -67,7 +73,8 @@ class EngineStats:
 
     running: bool = False
     voice: str = ""
-    device_rate_hz: int = 0
+    device_rate_hz: int = 0  # input device rate
+    output_rate_hz: int = 0
     block_frames: int = 0
     input_dbfs: float = LEVEL_FLOOR_DBFS
     output_dbfs: float = LEVEL_FLOOR_DBFS
@@ -77,6 +84,9 @@ class EngineStats:
     chain_latency_ms: float = 0.0  # L: resampling, gate hop, voice look-ahead + hop
     device_latency_ms: float = 0.0  # what the device reports for input + output
     expected_latency_ms: float = 0.0  # engine + device
+    # device round trip measured by calibration (clicks through a loopback) + engine latency P;
+    # None until calibrated
+    measured_latency_ms: float | None = None
     queue_ms: float = 0.0  # converted audio waiting in the output ring
     backlog_ms: float = 0.0  # input waiting for the worker
     rtf: float = 0.0  # worker busy time / audio time, recent
@@ -85,6 +95,7 @@ class EngineStats:
     xruns: int = 0
     underrun_ms: float = 0.0
     dropped_ms: float = 0.0  # input dropped because the worker fell behind
+    drift_skipped_ms: float = 0.0  # split streams: output skipped because the two clocks drift
     late_discarded_ms: float = 0.0  # converted audio that arrived after its slot had played
     uptime_s: float = 0.0
     error: str = ""
@@ -118,6 +129,9 @@ class _CallbackCounters:
         self.wet = True
         self.last_out = 0.0
         self.monitor_dropped = 0
+        self.in_callbacks = 0
+        self.in_frames = 0
+        self.drift_skipped = 0  # split streams: queued output skipped because the clocks drift
 
 
 class _MonitorCounters:
@@ -159,17 +173,22 @@ class LiveEngine:
         monitor: MonitorConfig | None = None,
     ) -> None:
         self.cfg = stream or StreamConfig()
-        sr = self.cfg.device_rate_hz
+        sr = self.cfg.rate_out_hz  # rings after the chain, ramps, monitor: output rate
         self._settings = _Settings(params or VoiceParams(), gate or GateConfig(), mix or MixConfig())
         # NB: _settings and _next_chain are written by control, read by the worker.
         self._next_chain: VoiceChain | None = None
         self._chain = self._build_chain(voice, self._settings)
         self._device_latency_s = device_latency_s
+        self._measured_device_ms: float | None = None
         self._safety = round(self.cfg.safety_ms * sr / 1000.0)
-        self._prefill = self._chain.latency_samples + self.cfg.block_frames + self._safety
+        self._block_out = self.cfg.block_frames_out
+        self._prefill = self._chain.latency_samples + self._block_out + self._safety
         cap = int(RING_SECONDS * sr)
-        self._in = SpscRing(cap)
+        self._in = SpscRing(int(RING_SECONDS * self.cfg.rate_in_hz))
         self._out = SpscRing(cap)
+        # split streams (two device clocks): keep the output queue within P + this much
+        self._drift_slack = 2 * self._block_out + round(DRIFT_SLACK_MS * sr / 1000.0)
+        self._out_per_in = sr / self.cfg.rate_in_hz
         self._out.write(np.zeros(self._prefill, dtype=np.float32))
         # NB: _skip_requested is written by the worker (latency decreases), read by the callback.
         self._skip_requested = 0
@@ -187,7 +206,7 @@ class LiveEngine:
         self._mon_tmp = np.zeros(MAX_CALLBACK_FRAMES, dtype=np.float32)
         self._mon_buf = np.zeros(MAX_CALLBACK_FRAMES, dtype=np.float32)
         self._mc = _MonitorCounters()
-        self._mon_target = 2 * self.cfg.block_frames + round(MONITOR_MARGIN_MS * sr / 1000.0)
+        self._mon_target = 2 * self._block_out + round(MONITOR_MARGIN_MS * sr / 1000.0)
         self._mon_slack = round(MONITOR_SLACK_MS * sr / 1000.0)
         self._monitor_cfg = MonitorConfig()
         # NB: _mon_gains (wet, dry linear gains) and _mon_on are written by control, read by the callback.
@@ -195,7 +214,8 @@ class LiveEngine:
         self._mon_on = False
         self.set_monitor(monitor or MonitorConfig())
         # worker-only state
-        self._dry = SampleFifo(cap // 4)
+        self._dry = SampleFifo(cap // 4)  # dry input at the output rate, aligned with the chain output
+        self._dry_res = Resampler(self.cfg.rate_in_hz, sr)
         self._wet_gain = 0.0 if self._settings.mix.passthrough else 1.0
         self._fade_from: float | None = None
         self._last_written = 0.0
@@ -219,9 +239,9 @@ class LiveEngine:
     # ------------------------------------------------------------------ (c) control
 
     def _build_chain(self, voice: Voice, s: _Settings) -> VoiceChain:
-        sr = self.cfg.device_rate_hz
-        chain = VoiceChain(voice, sr, sr, s.params, s.gate, s.mix)
-        chain.push(np.zeros(sr // 5, dtype=np.float32))  # warm up caches and allocations
+        rin, rout = self.cfg.rate_in_hz, self.cfg.rate_out_hz
+        chain = VoiceChain(voice, rin, rout, s.params, s.gate, s.mix)
+        chain.push(np.zeros(rin // 5, dtype=np.float32))  # warm up caches and allocations
         chain.reset()
         return chain
 
@@ -280,6 +300,10 @@ class LiveEngine:
         """Main audio callbacks so far (read by control for the stall watchdog)."""
         return self._cb.callbacks
 
+    def set_measured_device_round_trip(self, round_trip_ms: float | None) -> None:
+        """Calibration result for the current devices (None: not measured / devices changed)."""
+        self._measured_device_ms = round_trip_ms  # NB: written by control, read by the worker
+
     def set_device_latency(self, latency_s: tuple[float, float]) -> None:
         """What the device reports for its input and output buffering (shown in the stats)."""
         self._device_latency_s = latency_s  # NB: written by control, read by the worker
@@ -287,7 +311,29 @@ class LiveEngine:
     # ------------------------------------------------------------------ (a) audio callback
 
     def audio_callback(self, indata: NDArray[np.float32], outdata: NDArray[np.float32], frames: int) -> None:
-        """Device callback: indata (frames, ch_in), outdata (frames, ch_out), float32."""
+        """Duplex device callback: indata (frames, ch_in), outdata (frames, ch_out), float32."""
+        mono = self._take_input(indata, frames)
+        self._give_output(outdata, frames, mono)
+
+    def input_callback(self, indata: NDArray[np.float32], frames: int) -> None:
+        """Input-only stream callback (split streams): indata (frames, ch_in) at the input rate."""
+        self._take_input(indata, frames)
+
+    def output_callback(self, outdata: NDArray[np.float32], frames: int) -> None:
+        """Output-only stream callback (split streams): outdata (frames, ch_out) at the output rate.
+
+        Two devices run on two clocks: when the input's is faster the queue grows, so the excess
+        over ``P + slack`` is skipped (counted as drift); when the output's is faster the queue
+        runs dry and the deadline policy plays silence for a block (no dry input is at hand here).
+        """
+        c = self._cb
+        # slots the input clock has delivered (at the output rate) minus slots played or skipped
+        ahead = c.in_frames * self._out_per_in - c.frames - c.drift_skipped
+        if ahead > self._drift_slack:
+            c.drift_skipped += self._out.skip(int(ahead) - self._drift_slack // 2)
+        self._give_output(outdata, frames, None)
+
+    def _take_input(self, indata: NDArray[np.float32], frames: int) -> Audio:
         c = self._cb
         mono = self._mono[:frames]
         if indata.shape[1] == 1:
@@ -297,6 +343,12 @@ class LiveEngine:
         written = self._in.write(mono)
         if written < frames:
             c.input_overflow_samples += frames - written
+        c.in_callbacks += 1
+        c.in_frames += frames
+        return mono
+
+    def _give_output(self, outdata: NDArray[np.float32], frames: int, mono: Audio | None) -> None:
+        c = self._cb
         pending_skip = self._skip_requested - c.skips_done
         if pending_skip > 0:
             c.skips_done += self._out.skip(pending_skip)
@@ -307,14 +359,14 @@ class LiveEngine:
         wet = self._wet[:frames]
         n = self._out.read_into(wet, frames)
         if n > 0 and not c.wet:
-            self._fade_in_wet(wet[:n], mono[:n])
+            self._fade_in_wet(wet[:n], None if mono is None else mono[:n])
             c.wet = True
         if n < frames:
             c.xruns += 1
             c.underrun_samples += frames - n
             c.debt += frames - n
             fill = wet[n:frames]
-            if self._fill_dry:
+            if self._fill_dry and mono is not None:
                 fill[:] = mono[n:frames]
             else:
                 fill[:] = 0.0
@@ -331,8 +383,9 @@ class LiveEngine:
             g_wet, g_dry = self._mon_gains
             m = self._mon_mix[:frames]
             np.multiply(wet, g_wet, out=m)
-            np.multiply(mono, g_dry, out=self._mon_tmp[:frames])
-            m += self._mon_tmp[:frames]
+            if mono is not None:  # split streams have no dry input at the output rate here
+                np.multiply(mono, g_dry, out=self._mon_tmp[:frames])
+                m += self._mon_tmp[:frames]
             c.monitor_dropped += frames - self._mon.write(m)
         c.callbacks += 1
         c.frames += frames
@@ -367,18 +420,18 @@ class LiveEngine:
         outdata[:] = buf[:, None]
         m.callbacks += 1
 
-    def _fade_in_wet(self, wet: Audio, dry: Audio) -> None:
+    def _fade_in_wet(self, wet: Audio, dry: Audio | None) -> None:
         """Callback helper: crossfade from the fill (dry or silence) into converted audio, in place."""
         r = min(len(self._up), len(wet))
         np.multiply(wet[:r], self._up[:r], out=wet[:r])
-        if self._fill_dry:
+        if self._fill_dry and dry is not None:
             np.multiply(dry[:r], self._down[:r], out=self._tmp[:r])
             wet[:r] += self._tmp[:r]
 
     # ------------------------------------------------------------------ (b) worker
 
     def _work(self) -> None:
-        sr = self.cfg.device_rate_hz
+        sr = self.cfg.rate_in_hz
         poll_s = self.cfg.worker_poll_ms / 1000.0
         max_backlog = round(self.cfg.max_backlog_ms * sr / 1000.0)
         buf = np.zeros(self._in.capacity, dtype=np.float32)
@@ -415,7 +468,7 @@ class LiveEngine:
                     log.exception("voice failed; playing the dry input")
                 self._error = f"voice failed: {e}"
                 y = np.zeros(0, dtype=np.float32)
-                self._write_filler(np.concatenate([self._dry.pop(len(self._dry)), x]))
+                self._write_filler(self._all_dry(x))
                 self._chain.reset()
                 continue
             dt = time.perf_counter() - t0
@@ -425,7 +478,7 @@ class LiveEngine:
             busy_recent = 0.9 * busy_recent + dt
             audio_recent = 0.9 * audio_recent + n / sr
             rtf = busy_recent / audio_recent if audio_recent else 0.0
-            self._dry.append(x)
+            self._dry.append(self._dry_res.push(x))
             dry = self._dry.pop(len(y))
             y = self._mix_passthrough(y, dry, applied.mix)
             self._write_out(y)
@@ -465,7 +518,7 @@ class LiveEngine:
             return wet
         if self._wet_gain == target == 0.0:
             return dry
-        step = 1000.0 / (mix.crossfade_ms * self.cfg.device_rate_hz)
+        step = 1000.0 / (mix.crossfade_ms * self.cfg.rate_out_hz)
         sign = 1.0 if target > self._wet_gain else -1.0
         g = np.clip(self._wet_gain + sign * step * np.arange(1, len(wet) + 1), 0.0, 1.0).astype(np.float32)
         if len(g):
@@ -484,6 +537,11 @@ class LiveEngine:
         self._out.write(y)
         self._last_written = float(y[-1])
 
+    def _all_dry(self, x: Audio) -> Audio:
+        """Worker: the dry signal (output rate) for every slot the chain still owes, plus ``x``;
+        leaves the dry path empty, ready for a restarted chain."""
+        return np.concatenate([self._dry.pop(len(self._dry)), self._dry_res.push(x), self._dry_res.flush()])
+
     def _write_filler(self, dry: Audio) -> None:
         """Fill output slots whose converted audio will never exist (dry or silence)."""
         fill = dry.copy() if self._fill_dry else np.zeros_like(dry)
@@ -493,8 +551,7 @@ class LiveEngine:
 
     def _drop_backlog(self, buf: Audio, n: int) -> None:
         n = self._in.read_into(buf, n)
-        owed = self._dry.pop(len(self._dry))
-        self._write_filler(np.concatenate([owed, buf[:n]]))
+        self._write_filler(self._all_dry(buf[:n]))
         self._chain.reset()
         self._dropped += n
 
@@ -502,10 +559,10 @@ class LiveEngine:
         new = self._next_chain
         assert new is not None
         self._next_chain = None
-        self._write_filler(self._dry.pop(len(self._dry)))
+        self._write_filler(self._all_dry(np.zeros(0, dtype=np.float32)))
         self._chain = new
         self._chain.set_params(self._settings.params, self._settings.gate, self._settings.mix)
-        new_prefill = new.latency_samples + self.cfg.block_frames + self._safety
+        new_prefill = new.latency_samples + self._block_out + self._safety
         delta = new_prefill - self._prefill
         if delta > 0:
             self._write_filler(np.zeros(delta, dtype=np.float32))
@@ -520,21 +577,23 @@ class LiveEngine:
         out_db: float = LEVEL_FLOOR_DBFS,
         rtf: float = 0.0,
     ) -> None:
-        sr = self.cfg.device_rate_hz
+        sr = self.cfg.rate_out_hz
         c = self._cb
         timing = self._chain.timing()
         per_s = {
             name: 1000.0 * sec / timing.audio_seconds if timing.audio_seconds else 0.0
             for name, sec in zip(timing.names, timing.seconds, strict=False)
         }
-        ms = 1000.0 / sr
+        ms = 1000.0 / sr  # per output-rate sample
+        ms_in = 1000.0 / self.cfg.rate_in_hz
         dev_ms = 1000.0 * sum(self._device_latency_s)
         p50, p99 = self._timing_percentiles()
         mc = self._mc
         self._stats = EngineStats(
             running=running,
             voice=self.voice_name,
-            device_rate_hz=sr,
+            device_rate_hz=self.cfg.rate_in_hz,
+            output_rate_hz=sr,
             block_frames=self.cfg.block_frames,
             input_dbfs=in_db,
             output_dbfs=out_db,
@@ -544,14 +603,18 @@ class LiveEngine:
             chain_latency_ms=self._chain.latency_samples * ms,
             device_latency_ms=dev_ms,
             expected_latency_ms=self._prefill * ms + dev_ms,
+            measured_latency_ms=None
+            if self._measured_device_ms is None
+            else self._measured_device_ms + self._prefill * ms,
             queue_ms=self._out.available() * ms,
-            backlog_ms=self._in.available() * ms,
+            backlog_ms=self._in.available() * ms_in,
             rtf=rtf,
             stage_ms_per_s=per_s,
             callbacks=c.callbacks,
             xruns=c.xruns,
             underrun_ms=c.underrun_samples * ms,
-            dropped_ms=self._dropped * ms,
+            dropped_ms=self._dropped * ms_in,
+            drift_skipped_ms=c.drift_skipped * ms,
             late_discarded_ms=c.late_discarded * ms,
             uptime_s=time.monotonic() - self._t_start if self._t_start else 0.0,
             error=self._error,

@@ -23,12 +23,19 @@ from collections.abc import Callable
 
 from vc_core.engine.live import EngineStats, LiveEngine
 from vc_core.errors import DeviceError
-from vc_core.io.devices import DeviceInfo
+from vc_core.io.devices import (
+    DeviceInfo,
+    check_pair_isolated,
+    find_device,
+    known_in_process,
+    reinitialize_portaudio,
+)
+from vc_core.io.latency_probe import LatencyMeasurement, measure_device_round_trip
 from vc_core.io.portaudio import PortAudioDevice, PortAudioOutput
 
 log = logging.getLogger(__name__)
 
-DeviceFactory = Callable[[DeviceInfo, DeviceInfo, int, int, int], PortAudioDevice]
+DeviceFactory = Callable[..., PortAudioDevice]  # (input, output, rate, block, channels, output_rate_hz=)
 MonitorFactory = Callable[[DeviceInfo, int, int, int], PortAudioOutput]
 PresenceCheck = Callable[[], "str | None"]  # None while the devices exist, else why not
 
@@ -46,11 +53,13 @@ class LiveSession:
         device_factory: DeviceFactory = PortAudioDevice,
         monitor_factory: MonitorFactory = PortAudioOutput,
         presence_check: PresenceCheck | None = None,
+        lookup_by_name: bool = True,
     ) -> None:
         self.engine = engine
         self._factory = device_factory
         self._monitor_factory = monitor_factory
         self.presence_check = presence_check
+        self.lookup_by_name = lookup_by_name  # False only for devices PortAudio does not list (tests)
         self.device: PortAudioDevice | None = None
         self.monitor_device: PortAudioOutput | None = None
         self.output_channels = 1
@@ -77,26 +86,85 @@ class LiveSession:
             raise
 
     def switch_devices(self, input_device: DeviceInfo, output_device: DeviceInfo) -> None:
-        """Open and start the new pair, then close the old one; on failure keep the old one."""
+        """Open and start the new pair, then close the old one; on failure keep the old one.
+
+        Devices are looked up again by name + host API (indexes from another scan are stale).
+        A device this process's PortAudio has not seen yet (plugged in after start-up, found by
+        :func:`~vc_core.io.devices.rescan_isolated`) needs PortAudio re-initialised, which closes
+        every stream: the pair is first checked in a child process, and only then are the old
+        streams stopped, PortAudio re-initialised and the new pair opened.
+        """
         cfg = self.engine.cfg
-        new = self._factory(input_device, output_device, cfg.device_rate_hz, cfg.block_frames, self.output_channels)
+        if self.lookup_by_name:
+            input_device, output_device = self._resolve(input_device, output_device)
+        new = self._factory(
+            input_device,
+            output_device,
+            cfg.rate_in_hz,
+            cfg.block_frames,
+            self.output_channels,
+            output_rate_hz=cfg.rate_out_hz,
+        )
         new.open()  # raises DeviceError; the old device is untouched
         new.on_lost = self._on_lost
         old = self.device
         if old is not None:
             old.close()
         try:
-            new.start(self.engine.audio_callback)
+            new.start(self.engine)
         except DeviceError:
             if old is not None:  # put the old pair back the way it was
                 old.open()
-                old.start(self.engine.audio_callback)
+                old.start(self.engine)
             raise
         self.device = new
         self.lost_message = None
         self._watch_count = -1
         self.engine.set_device_latency(new.latency_s)
+        self.engine.set_measured_device_round_trip(None)  # a calibration belongs to one stream
         log.info("live on %s -> %s", input_device.label(), output_device.label())
+
+    def _resolve(self, input_device: DeviceInfo, output_device: DeviceInfo) -> tuple[DeviceInfo, DeviceInfo]:
+        """This process's current DeviceInfo for both (by name + host API), re-initialising
+        PortAudio first when one of them is new to it (see :meth:`switch_devices`)."""
+        cfg = self.engine.cfg
+        if not (known_in_process(input_device) and known_in_process(output_device)):
+            check_pair_isolated(input_device, output_device, cfg.rate_in_hz, self.output_channels)
+            monitor = self.monitor_device.device if self.monitor_device is not None else None
+            self._close_streams()
+            reinitialize_portaudio()
+            if monitor is not None:
+                self.set_monitor_device(find_device(monitor.name, monitor.host_api, kind="output"))
+        return (
+            find_device(input_device.name, input_device.host_api, kind="input"),
+            find_device(output_device.name, output_device.host_api, kind="output"),
+        )
+
+    def calibrate(self, clicks: int = 8) -> LatencyMeasurement:
+        """Measure the current pair's round trip with clicks (needs a loopback or a cable from the
+        output back to the input). The stream pauses for about 3 s and then resumes; the result is
+        shown in the stats as ``measured_latency_ms`` (device round trip + engine latency P)."""
+        if self.device is None:
+            raise DeviceError("start the live stream before calibrating")
+        dev = self.device
+        cfg = self.engine.cfg
+        dev.close()
+        try:
+            m = measure_device_round_trip(
+                dev.input_device.index, dev.output_device.index, cfg.device_rate_hz, cfg.block_frames, clicks=clicks
+            )
+        finally:
+            dev.open()
+            dev.start(self.engine)
+            self._watch_count = -1
+            self.engine.set_device_latency(dev.latency_s)
+        if m.n_detected < max(3, clicks // 2):
+            raise DeviceError(
+                f"only {m.n_detected} of {clicks} clicks came back from {dev.output_device.label()} to "
+                f"{dev.input_device.label()}: calibration needs the output looped back into the input"
+            )
+        self.engine.set_measured_device_round_trip(m.median_ms)
+        return m
 
     def set_monitor_device(self, device: DeviceInfo | None) -> None:
         """Play the monitor bus on ``device`` (None: no monitor stream); on failure keep the old one.
@@ -107,7 +175,7 @@ class LiveSession:
         new: PortAudioOutput | None = None
         if device is not None:
             cfg = self.engine.cfg
-            new = self._monitor_factory(device, cfg.device_rate_hz, cfg.block_frames, self.output_channels)
+            new = self._monitor_factory(device, cfg.rate_out_hz, cfg.block_frames_out, self.output_channels)
             new.open()  # raises DeviceError; the old monitor is untouched
         old, self.monitor_device = self.monitor_device, None
         if old is not None:
@@ -159,13 +227,16 @@ class LiveSession:
     def stats(self) -> EngineStats:
         return self.engine.stats()
 
-    def stop(self) -> None:
+    def _close_streams(self) -> None:
         if self.monitor_device is not None:
             self.monitor_device.close()
             self.monitor_device = None
         if self.device is not None:
             self.device.close()
             self.device = None
+
+    def stop(self) -> None:
+        self._close_streams()
         self.engine.stop()
 
 

@@ -113,10 +113,111 @@ def _global_defaults(sd: ModuleType, hostapis: Sequence[Mapping[str, Any]]) -> t
     )
 
 
-def list_devices(kind: Kind) -> list[DeviceInfo]:
-    """Devices with at least one channel in direction `kind`, the default device first."""
+RESCAN_TIMEOUT_S = 20.0
+_RESCAN_SCRIPT = (
+    "import dataclasses, json; from vc_core.io.devices import _scan; "
+    "print(json.dumps([dataclasses.asdict(d) for d in _scan()]))"
+)
+
+
+def rescan_isolated() -> list[DeviceInfo]:
+    """Every device as a *fresh* PortAudio sees it now, without touching this process.
+
+    PortAudio only learns about new devices when it is re-initialised, which closes every open
+    stream (and on some systems interrupts all audio for a moment). Listing from a short-lived
+    child process shows devices plugged in since start-up while running streams keep running.
+    The ``index`` fields belong to the child: look devices up again by name before opening.
+    """
+    import json
+    import subprocess
+
+    try:
+        r = subprocess.run(
+            [sys.executable, "-c", _RESCAN_SCRIPT], capture_output=True, text=True, timeout=RESCAN_TIMEOUT_S
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeviceError(f"cannot rescan audio devices: {exc}") from exc
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DeviceError(f"cannot rescan audio devices: {last}")
+    return [DeviceInfo(**d) for d in json.loads(r.stdout)]
+
+
+def reinitialize_portaudio() -> None:
+    """Make this process's PortAudio see devices added since start-up.
+
+    Closes every stream of this process: call it only when none runs (LiveSession does so
+    between stopping the old pair and opening the new one).
+    """
+    sd = _sounddevice()
+    sd._terminate()
+    sd._initialize()
+
+
+_CHECK_SCRIPT = """
+import json, sys
+import sounddevice as sd
+a = json.loads(sys.argv[1])
+names = [d["name"] for d in sd.query_devices()]
+apis = [sd.query_hostapis(d["hostapi"])["name"] for d in sd.query_devices()]
+def index(name, api):
+    for i, (n, h) in enumerate(zip(names, apis)):
+        if n == name and h == api:
+            return i
+    raise SystemExit(f"device {name} ({api}) is not present")
+try:
+    sd.check_input_settings(index(a["in"], a["in_api"]), channels=1, dtype="float32", samplerate=a["rate"])
+    sd.check_output_settings(index(a["out"], a["out_api"]), channels=a["ch"], dtype="float32", samplerate=a["rate"])
+except sd.PortAudioError as e:
+    raise SystemExit(str(e))
+"""
+
+
+def check_pair_isolated(input_device: DeviceInfo, output_device: DeviceInfo, rate_hz: int, out_channels: int) -> None:
+    """Check in a fresh child PortAudio that the pair accepts ``rate_hz`` (DeviceError if not).
+
+    Used before re-initialising this process's PortAudio for a newly plugged device, so a
+    failing device never costs the running stream.
+    """
+    import json
+    import subprocess
+
+    arg = json.dumps(
+        {
+            "in": input_device.name,
+            "in_api": input_device.host_api,
+            "out": output_device.name,
+            "out_api": output_device.host_api,
+            "rate": rate_hz,
+            "ch": out_channels,
+        }
+    )
+    try:
+        r = subprocess.run(
+            [sys.executable, "-c", _CHECK_SCRIPT, arg], capture_output=True, text=True, timeout=RESCAN_TIMEOUT_S
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeviceError(f"cannot check {input_device.label()} + {output_device.label()}: {exc}") from exc
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DeviceError(
+            f"cannot use input {input_device.label()} + output {output_device.label()} at {rate_hz} Hz: {last}"
+        )
+
+
+def known_in_process(device: DeviceInfo) -> bool:
+    """True when this process's PortAudio lists ``device`` (same name and host API)."""
+    return any(d.name == device.name and d.host_api == device.host_api for d in _scan())
+
+
+def list_devices(kind: Kind, rescan: bool = False) -> list[DeviceInfo]:
+    """Devices with at least one channel in direction `kind`, the default device first.
+
+    ``rescan=True`` lists from a fresh PortAudio in a child process (see :func:`rescan_isolated`),
+    so newly plugged devices show up without disturbing running streams.
+    """
     kind = _check_kind(kind)
-    devs = [d for d in _scan() if d.channels(kind) > 0]
+    devs = [d for d in (rescan_isolated() if rescan else _scan()) if d.channels(kind) > 0]
     return sorted(devs, key=lambda d: not _is_default(d, kind))  # stable: PortAudio order otherwise
 
 
@@ -230,6 +331,27 @@ def pick_common_rate(
         if r in common:
             return r
     return max(common)
+
+
+def pick_rates(
+    input_device: DeviceInfo,
+    output_device: DeviceInfo,
+    candidates: Iterable[int] = CANDIDATE_RATES_HZ,
+    preferred_hz: Sequence[int] = PREFERRED_RATES_HZ,
+) -> tuple[int, int]:
+    """(input rate, output rate): one shared rate when the devices have one (a single duplex
+    stream), else each device's own preferred rate (split streams, resampled independently)."""
+    rates = tuple(candidates)
+    try:
+        r = pick_common_rate(input_device, output_device, rates, preferred_hz)
+        return r, r
+    except DeviceError:
+        pass
+
+    def best(ok: tuple[int, ...]) -> int:
+        return next((r for r in preferred_hz if r in ok), max(ok))
+
+    return best(supported_rates(input_device, "input", rates)), best(supported_rates(output_device, "output", rates))
 
 
 def virtual_cable_candidates(kind: Kind = "output") -> list[DeviceInfo]:

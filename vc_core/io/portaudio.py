@@ -1,9 +1,13 @@
-"""The PortAudio device: one duplex sounddevice stream whose callback calls the engine's.
+"""PortAudio devices over sounddevice: the live input/output pair, and the monitor output.
 
-Context (a) of the live engine runs here: ``_callback`` only forwards the device buffers to
-:meth:`LiveEngine.audio_callback` and counts PortAudio's over/underflow flags. Opening is
-transactional for the caller: :func:`open_duplex` either returns a started device or raises
-:class:`DeviceError` with the host API's text, never leaving a half-open stream behind.
+Context (a) of the live engine runs in these callbacks: they only forward the device buffers to
+the engine and count PortAudio's over/underflow flags.
+
+The pair runs as **one duplex stream** when both devices share a host API and a rate (one clock,
+lowest latency). Otherwise it runs as **split streams**, an input-only and an output-only one,
+each at its own rate: that avoids PortAudio's "illegal combination of devices" (-9993) for
+devices on different host APIs, and lets each device keep a rate it supports (the engine
+resamples each side independently and bounds the drift between the two clocks).
 """
 
 from __future__ import annotations
@@ -12,14 +16,24 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from vc_core.errors import DeviceError
 from vc_core.io.devices import DeviceInfo
 
 log = logging.getLogger(__name__)
 
-Callback = Callable[[Any, Any, int], None]
+OutputCallback = Callable[[Any, int], None]
+
+
+class CallbackTarget(Protocol):
+    """What a device pair calls: the live engine's context (a) entry points."""
+
+    def audio_callback(self, indata: Any, outdata: Any, frames: int) -> None: ...
+
+    def input_callback(self, indata: Any, frames: int) -> None: ...
+
+    def output_callback(self, outdata: Any, frames: int) -> None: ...
 
 
 def _sd() -> Any:
@@ -29,85 +43,52 @@ def _sd() -> Any:
         raise DeviceError(f"PortAudio is not available ({e}): install libportaudio2 (Debian/Ubuntu)") from e
 
 
-class PortAudioDevice:
-    """A duplex input/output pair at one rate and block size (mono in, mono or stereo out)."""
+class _Streams:
+    """Open/start/close bookkeeping shared by the pair and the monitor output."""
 
-    def __init__(
-        self,
-        input_device: DeviceInfo,
-        output_device: DeviceInfo,
-        rate_hz: int,
-        block_frames: int,
-        output_channels: int = 1,
-        latency: str | float = "low",
-    ) -> None:
-        self.input_device = input_device
-        self.output_device = output_device
-        self.rate_hz = rate_hz
-        self.block_frames = block_frames
-        self.output_channels = output_channels
+    def __init__(self, latency: str | float) -> None:
         self._latency = latency
-        self._stream: Any = None
-        self._callback: Callback | None = None
-        self.status_flags = 0  # NB: written by the audio callback only
+        self._streams: list[Any] = []
+        self.status_flags = 0  # NB: written by the audio callbacks only
         self._finished = threading.Event()
         self._stopping = False  # NB: written by control only
         self._error: str | None = None  # NB: written by PortAudio's finished callback / control
         self.on_lost: Callable[[str], None] | None = None
 
-    @property
-    def latency_s(self) -> tuple[float, float]:
-        if self._stream is None:
-            return (0.0, 0.0)
-        lat = self._stream.latency
-        return (float(lat[0]), float(lat[1]))
+    def _describe(self) -> str:  # pragma: no cover - overridden
+        return "audio stream"
 
     @property
     def running(self) -> bool:
-        return self._stream is not None and bool(self._stream.active)
+        return bool(self._streams) and all(bool(s.active) for s in self._streams)
 
     @property
     def error(self) -> str | None:
         return self._error
 
-    def _describe(self) -> str:
-        return (
-            f"input {self.input_device.label()} + output {self.output_device.label()} at {self.rate_hz} Hz, "
-            f"block {self.block_frames}"
-        )
-
-    def open(self) -> None:
-        """Open the stream (not started). Raises DeviceError with PortAudio's text."""
+    def _open_all(self, makers: list[Callable[[Any], Any]]) -> None:
+        """Create every stream (not started); on any failure close those made and raise DeviceError."""
         sd = _sd()
-        if self.input_device.host_api != self.output_device.host_api:
-            raise DeviceError(
-                f"input {self.input_device.label()} and output {self.output_device.label()} are on different "
-                "host APIs; PortAudio needs both on the same one (pick the matching pair)"
-            )
+        made: list[Any] = []
         try:
-            self._stream = sd.Stream(
-                samplerate=self.rate_hz,
-                blocksize=self.block_frames,
-                device=(self.input_device.index, self.output_device.index),
-                channels=(1, self.output_channels),
-                dtype="float32",
-                latency=self._latency,
-                callback=self._on_audio,
-                finished_callback=self._on_finished,
-            )
+            for make in makers:
+                made.append(make(sd))
         except (sd.PortAudioError, ValueError) as e:
-            self._stream = None
+            for s in made:
+                s.close()
             raise DeviceError(f"cannot open {self._describe()}: {e}") from e
+        self._streams = made
 
-    def _on_audio(self, indata: Any, outdata: Any, frames: int, _time: Any, status: Any) -> None:
-        # Context (a): forward and count; nothing else.
-        if status:
-            self.status_flags += 1
-        cb = self._callback
-        if cb is None:
-            outdata.fill(0.0)
-        else:
-            cb(indata, outdata, frames)
+    def _start_all(self) -> None:
+        self._stopping = False
+        self._finished.clear()
+        self._error = None
+        try:
+            for s in self._streams:
+                s.start()
+        except Exception as e:
+            self.close()
+            raise DeviceError(f"cannot start {self._describe()}: {e}") from e
 
     def _on_finished(self) -> None:
         self._finished.set()
@@ -119,44 +100,143 @@ class PortAudioDevice:
             if self.on_lost is not None:
                 self.on_lost(self._error)
 
-    def start(self, callback: Callback, ready: Callable[[int], bool] | None = None) -> None:
-        if self._stream is None:
-            self.open()
-        self._callback = callback
-        self._stopping = False
-        try:
-            self._stream.start()
-        except Exception as e:
-            self.close()
-            raise DeviceError(f"cannot start {self._describe()}: {e}") from e
-
-    def stop(self) -> None:
-        self.close()
-
     def close(self) -> None:
         self._stopping = True
-        s, self._stream = self._stream, None
-        if s is not None:
+        streams, self._streams = self._streams, []
+        for s in streams:
             try:
-                s.abort() if s.active else None
+                if s.active:
+                    s.abort()
                 s.close()
             except Exception as e:  # the device may be gone already
                 log.info("closing %s: %s", self._describe(), e)
 
+    def stop(self) -> None:
+        self.close()
+
     def wait_lost(self, timeout: float) -> bool:
-        """True when the stream finished on its own within ``timeout`` seconds."""
+        """True when a stream finished on its own within ``timeout`` seconds."""
         return self._finished.wait(timeout) and not self._stopping
 
 
-OutputCallback = Callable[[Any, int], None]
+class PortAudioDevice(_Streams):
+    """The live input/output pair: mono in, mono or stereo out; duplex or split (see module doc).
 
-
-class PortAudioOutput:
-    """An output-only stream (the monitor bus): mono or stereo at one rate and block size.
-
-    Its callback is context (a) as well: it forwards the device buffer to ``callback(outdata,
-    frames)`` and counts PortAudio's underflow flags.
+    ``rate_hz``/``block_frames`` are the input's; ``output_rate_hz`` (default: the same) and
+    ``block_frames_out`` (default: the same duration) the output's.
     """
+
+    def __init__(
+        self,
+        input_device: DeviceInfo,
+        output_device: DeviceInfo,
+        rate_hz: int,
+        block_frames: int,
+        output_channels: int = 1,
+        latency: str | float = "low",
+        output_rate_hz: int | None = None,
+    ) -> None:
+        super().__init__(latency)
+        self.input_device = input_device
+        self.output_device = output_device
+        self.rate_hz = rate_hz
+        self.block_frames = block_frames
+        self.output_rate_hz = output_rate_hz or rate_hz
+        self.block_frames_out = max(1, round(block_frames * self.output_rate_hz / rate_hz))
+        self.output_channels = output_channels
+        self.split = input_device.host_api != output_device.host_api or self.output_rate_hz != rate_hz
+        self._target: CallbackTarget | None = None  # NB: written by control before start
+
+    @property
+    def latency_s(self) -> tuple[float, float]:
+        if not self._streams:
+            return (0.0, 0.0)
+        if not self.split:
+            lat = self._streams[0].latency
+            return (float(lat[0]), float(lat[1]))
+        return (float(self._streams[0].latency), float(self._streams[1].latency))
+
+    def _describe(self) -> str:
+        rates = f"{self.rate_hz} Hz" if not self.split else f"{self.rate_hz} Hz in / {self.output_rate_hz} Hz out"
+        mode = "split streams" if self.split else "duplex"
+        return (
+            f"input {self.input_device.label()} + output {self.output_device.label()} at {rates}, "
+            f"block {self.block_frames} ({mode})"
+        )
+
+    def open(self) -> None:
+        """Create the stream(s), not started. Raises DeviceError with PortAudio's text."""
+        common = {"dtype": "float32", "latency": self._latency, "finished_callback": self._on_finished}
+        if not self.split:
+            self._open_all(
+                [
+                    lambda sd: sd.Stream(
+                        samplerate=self.rate_hz,
+                        blocksize=self.block_frames,
+                        device=(self.input_device.index, self.output_device.index),
+                        channels=(1, self.output_channels),
+                        callback=self._on_duplex,
+                        **common,
+                    )
+                ]
+            )
+            return
+        self._open_all(
+            [
+                lambda sd: sd.InputStream(
+                    samplerate=self.rate_hz,
+                    blocksize=self.block_frames,
+                    device=self.input_device.index,
+                    channels=1,
+                    callback=self._on_input,
+                    **common,
+                ),
+                lambda sd: sd.OutputStream(
+                    samplerate=self.output_rate_hz,
+                    blocksize=self.block_frames_out,
+                    device=self.output_device.index,
+                    channels=self.output_channels,
+                    callback=self._on_output,
+                    **common,
+                ),
+            ]
+        )
+
+    # context (a): forward and count; nothing else
+    def _on_duplex(self, indata: Any, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+        if status:
+            self.status_flags += 1
+        t = self._target
+        if t is None:
+            outdata.fill(0.0)
+        else:
+            t.audio_callback(indata, outdata, frames)
+
+    def _on_input(self, indata: Any, frames: int, _time: Any, status: Any) -> None:
+        if status:
+            self.status_flags += 1
+        t = self._target
+        if t is not None:
+            t.input_callback(indata, frames)
+
+    def _on_output(self, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+        if status:
+            self.status_flags += 1
+        t = self._target
+        if t is None:
+            outdata.fill(0.0)
+        else:
+            t.output_callback(outdata, frames)
+
+    def start(self, target: CallbackTarget) -> None:
+        if not self._streams:
+            self.open()
+        self._target = target
+        self._start_all()
+
+
+class PortAudioOutput(_Streams):
+    """An output-only stream (the monitor bus): mono or stereo at one rate and block size."""
 
     def __init__(
         self,
@@ -166,45 +246,38 @@ class PortAudioOutput:
         channels: int = 1,
         latency: str | float = "low",
     ) -> None:
+        super().__init__(latency)
         self.device = device
         self.rate_hz = rate_hz
         self.block_frames = block_frames
         self.channels = channels
-        self._latency = latency
-        self._stream: Any = None
         self._callback: OutputCallback | None = None  # NB: written by control before start
-        self.status_flags = 0  # NB: written by the audio callback only
 
     @property
     def latency_s(self) -> float:
-        return 0.0 if self._stream is None else float(self._stream.latency)
-
-    @property
-    def running(self) -> bool:
-        return self._stream is not None and bool(self._stream.active)
+        return float(self._streams[0].latency) if self._streams else 0.0
 
     def _describe(self) -> str:
         return f"monitor output {self.device.label()} at {self.rate_hz} Hz, block {self.block_frames}"
 
     def open(self) -> None:
-        """Open the stream (not started). Raises DeviceError with PortAudio's text."""
-        sd = _sd()
-        try:
-            self._stream = sd.OutputStream(
-                samplerate=self.rate_hz,
-                blocksize=self.block_frames,
-                device=self.device.index,
-                channels=self.channels,
-                dtype="float32",
-                latency=self._latency,
-                callback=self._on_audio,
-            )
-        except (sd.PortAudioError, ValueError) as e:
-            self._stream = None
-            raise DeviceError(f"cannot open {self._describe()}: {e}") from e
+        """Create the stream, not started. Raises DeviceError with PortAudio's text."""
+        self._open_all(
+            [
+                lambda sd: sd.OutputStream(
+                    samplerate=self.rate_hz,
+                    blocksize=self.block_frames,
+                    device=self.device.index,
+                    channels=self.channels,
+                    dtype="float32",
+                    latency=self._latency,
+                    callback=self._on_audio,
+                )
+            ]
+        )
 
     def _on_audio(self, outdata: Any, frames: int, _time: Any, status: Any) -> None:
-        # Context (a): forward and count; nothing else.
+        # context (a): forward and count; nothing else
         if status:
             self.status_flags += 1
         cb = self._callback
@@ -214,20 +287,7 @@ class PortAudioOutput:
             cb(outdata, frames)
 
     def start(self, callback: OutputCallback) -> None:
-        if self._stream is None:
+        if not self._streams:
             self.open()
         self._callback = callback
-        try:
-            self._stream.start()
-        except Exception as e:
-            self.close()
-            raise DeviceError(f"cannot start {self._describe()}: {e}") from e
-
-    def close(self) -> None:
-        s, self._stream = self._stream, None
-        if s is not None:
-            try:
-                s.abort() if s.active else None
-                s.close()
-            except Exception as e:  # the device may be gone already
-                log.info("closing %s: %s", self._describe(), e)
+        self._start_all()
