@@ -45,6 +45,11 @@ BLOCK = 256
 WARMUP_S = 20.0  # RSS baseline is taken after this long (allocator and caches settled)
 
 
+def _ends(xs: list[float]) -> list[float] | None:
+    """[first, last, max] of a series (device delays from PortAudio's timestamps), None if empty."""
+    return [xs[2] if len(xs) > 2 else xs[0], xs[-1], max(xs)] if xs else None
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -65,6 +70,7 @@ class Player:
             r.fill(0.0)
         self.pos = 0  # NB: written by the player callback only
         self.flags = 0  # NB: written by the player callback only
+        self.delay_s = 0.0  # NB: written by the player callback only: its own in + out buffering now
         self.done = threading.Event()
 
     def _out(self, out: np.ndarray, a: int, n: int) -> None:
@@ -79,9 +85,10 @@ class Player:
             else:
                 out[k] = 0.5 * self.speech[(p - self.w) % len(self.speech)]
 
-    def callback(self, indata: Any, outdata: Any, frames: int, _t: Any, status: Any) -> None:
+    def callback(self, indata: Any, outdata: Any, frames: int, when: Any, status: Any) -> None:
         if status:
             self.flags += 1
+        self.delay_s = when.outputBufferDacTime - when.inputBufferAdcTime
         a = self.pos
         out = outdata[:, 0]
         end_w = self.total - self.w
@@ -136,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         win_s = len(probe) / RATE
         rss0 = float("nan")
         queue: list[float] = []
+        player_delay_ms: list[float] = []
+        engine_delay_ms: list[float] = []
         lost = None
         t0 = time.monotonic()
         with stream:
@@ -151,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
                 if np.isnan(rss0) and time.monotonic() - t0 > min(WARMUP_S, 0.2 * total_s):
                     rss0 = rss_mb()
                 queue.append(engine.stats().queue_ms)
+                player_delay_ms.append(1000.0 * player.delay_s)
                 lost = lost or session.check_alive()
+                engine_delay_ms.append(session.device_delay_ms())
         rss1 = rss_mb()
         wall = time.monotonic() - t0
         s = session.stats()
@@ -175,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         "round_trip_drift_ms": rt[1].median_ms - rt[0].median_ms,
         "round_trip_spread_ms": [rt[0].spread_ms, rt[1].spread_ms],
         "round_trip_note": "player -> mic -> engine (P) -> spk -> player: includes the player stream's own in+out",
+        "player_device_delay_ms_start_end_max": _ends(player_delay_ms),
+        "engine_device_delay_ms_start_end_max": _ends(engine_delay_ms),
+        "engine_device_resets": session.delay_resets,
         "queue_ms_min": float(min(queue)) if queue else None,
         "queue_ms_max": float(max(queue)) if queue else None,
         "rss_after_warmup_mb": rss0,

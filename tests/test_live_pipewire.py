@@ -446,3 +446,47 @@ def test_switch_finds_saved_devices_by_name_not_index(rig: Rig, deep: Voice) -> 
         assert session.engine.callback_count > before
     finally:
         session.stop()
+
+
+class _OverloadedDevice(PortAudioDevice):
+    """The real device whose callback can be made to block (a machine overloaded for a moment)."""
+
+    stall_callbacks = 0  # NB: written by the test, read and decremented by the audio callback
+
+    def _on_duplex(self, indata: Any, outdata: Any, frames: int, when: Any, status: Any) -> None:
+        if self.stall_callbacks > 0:
+            self.stall_callbacks -= 1
+            time.sleep(0.03)
+        super()._on_duplex(indata, outdata, frames, when, status)
+
+
+def test_device_buffers_that_grow_after_an_overload_are_reset(rig: Rig, deep: Voice) -> None:
+    """After a 0.6 s stall the sound server keeps a capture backlog (hundreds of ms, for good);
+    the session sees it in PortAudio's timestamps and reopens the pair, back to the baseline."""
+    session = LiveSession(LiveEngine(deep, StreamConfig(device_rate_hz=RATE, block_frames=BLOCK)), _OverloadedDevice)
+    session.start(rig.mic_src, rig.spk)
+    try:
+        for _ in range(15):
+            assert session.check_alive() is None
+            time.sleep(0.1)
+        baseline_ms = session.device_delay_ms()
+        dev = session.device
+        assert isinstance(dev, _OverloadedDevice)
+        dev.stall_callbacks = 20
+        grown_ms = 0.0
+        for _ in range(40):
+            time.sleep(0.1)
+            grown_ms = max(grown_ms, session.device_delay_ms())
+            assert session.check_alive() is None
+            if session.delay_resets:
+                break
+        for _ in range(15):  # let the reopened pair settle and take its new baseline
+            time.sleep(0.1)
+            assert session.check_alive() is None
+        after_ms = session.device_delay_ms()
+    finally:
+        session.stop()
+    print(f"\ndevice delay: baseline {baseline_ms:.1f} ms, grew to {grown_ms:.1f} ms, after reset {after_ms:.1f} ms")
+    assert session.delay_resets >= 1
+    assert grown_ms > baseline_ms + 50.0
+    assert after_ms < baseline_ms + 30.0

@@ -347,8 +347,10 @@ def cmd_live(a: argparse.Namespace) -> int:
             s = engine.stats()
             line = (
                 f"in {s.input_dbfs:6.1f} dBFS | out {s.output_dbfs:6.1f} dBFS | "
-                f"latency {s.expected_latency_ms:5.1f} ms expected | queue {s.queue_ms:5.1f} ms | "
+                f"latency {s.expected_latency_ms:5.1f} ms expected, "
+                f"{s.engine_latency_ms + session.device_delay_ms():5.1f} ms now | queue {s.queue_ms:5.1f} ms | "
                 f"xruns {s.xruns} | RTF {s.rtf:.3f}"
+                + (f" | device resets {session.delay_resets}" if session.delay_resets else "")
                 + (f" | monitor underruns {s.monitor_underruns}" if s.monitor_enabled else "")
             )
             print(
@@ -359,7 +361,10 @@ def cmd_live(a: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             print(file=sys.stderr)
     s = engine.stats()
-    print(f"stopped: {s.uptime_s:.1f} s, xruns {s.xruns}, device flags {device.status_flags}")
+    print(
+        f"stopped: {s.uptime_s:.1f} s, xruns {s.xruns}, device flags {device.status_flags}, "
+        f"device resets {session.delay_resets}"
+    )
     return 0
 
 

@@ -39,6 +39,11 @@ DeviceFactory = Callable[..., PortAudioDevice]  # (input, output, rate, block, c
 MonitorFactory = Callable[[DeviceInfo, int, int, int], PortAudioOutput]
 PresenceCheck = Callable[[], "str | None"]  # None while the devices exist, else why not
 
+# Device buffers that grew after an overload (the sound server keeps a capture backlog: seen
+# through PortAudio's ALSA 'pulse' plugin, 21 ms -> 565 ms after a 0.6 s stall) are reset by
+# reopening the streams once the device-reported delay exceeds its start value by this much.
+DELAY_GROWTH_LIMIT_S = 0.05
+DELAY_BASELINE_S = 1.0  # after a (re)start, the delay's minimum over this long is the baseline
 STALL_S = 1.0  # no engine callback for this long while running: the device is lost
 PRESENCE_PERIOD_S = 0.5  # how often check_alive runs the (slow, subprocess) presence check
 _PACTL_TIMEOUT_S = 5.0
@@ -67,6 +72,9 @@ class LiveSession:
         self._watch_count = -1
         self._watch_since = 0.0
         self._presence_at = 0.0
+        self.delay_resets = 0  # times the streams were reopened because device buffers grew
+        self._delay_baseline_s: float | None = None
+        self._delay_started = 0.0
 
     def start(
         self,
@@ -120,6 +128,8 @@ class LiveSession:
         self.device = new
         self.lost_message = None
         self._watch_count = -1
+        self._delay_baseline_s = None
+        self._delay_started = time.monotonic()
         self.engine.set_device_latency(new.latency_s)
         self.engine.set_measured_device_round_trip(None)  # a calibration belongs to one stream
         log.info("live on %s -> %s", input_device.label(), output_device.label())
@@ -212,6 +222,7 @@ class LiveSession:
                 "unplugged or taken by another program"
             )
             return self.lost_message
+        self._check_delay(dev, now)
         if self.presence_check is not None and now - self._presence_at >= PRESENCE_PERIOD_S:
             self._presence_at = now
             gone = self.presence_check()
@@ -219,6 +230,35 @@ class LiveSession:
                 self.lost_message = gone
                 return gone
         return None
+
+    def device_delay_ms(self) -> float:
+        """Input + output delay the device's timestamps report now (what the buffers hold)."""
+        dev = self.device
+        return 0.0 if dev is None else 1000.0 * (dev.input_delay_s + dev.output_delay_s)
+
+    def _check_delay(self, dev: PortAudioDevice, now: float) -> None:
+        """Reopen the pair when its buffers grew past the baseline (bounded latency, not just P)."""
+        delay = dev.input_delay_s + dev.output_delay_s
+        if delay <= 0.0:
+            return
+        if now - self._delay_started < DELAY_BASELINE_S:
+            self._delay_baseline_s = delay if self._delay_baseline_s is None else min(self._delay_baseline_s, delay)
+            return
+        if self._delay_baseline_s is None or delay <= self._delay_baseline_s + DELAY_GROWTH_LIMIT_S:
+            return
+        log.warning(
+            "device delay grew from %.0f to %.0f ms; reopening %s",
+            1000 * self._delay_baseline_s,
+            1000 * delay,
+            dev.output_device.label(),
+        )
+        dev.close()
+        dev.open()
+        dev.start(self.engine)
+        self.delay_resets += 1
+        self._delay_baseline_s = None
+        self._delay_started = now
+        self._watch_count = -1
 
     @property
     def running(self) -> bool:

@@ -146,6 +146,10 @@ class PortAudioDevice(_Streams):
         self.output_channels = output_channels
         self.split = input_device.host_api != output_device.host_api or self.output_rate_hz != rate_hz
         self._target: CallbackTarget | None = None  # NB: written by control before start
+        # What PortAudio's timestamps say the device buffers hold right now, in seconds: capture
+        # time to callback (input) and callback to playback (output). NB: written by the callbacks.
+        self.input_delay_s = 0.0
+        self.output_delay_s = 0.0
 
     @property
     def latency_s(self) -> tuple[float, float]:
@@ -203,25 +207,29 @@ class PortAudioDevice(_Streams):
         )
 
     # context (a): forward and count; nothing else
-    def _on_duplex(self, indata: Any, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+    def _on_duplex(self, indata: Any, outdata: Any, frames: int, when: Any, status: Any) -> None:
         if status:
             self.status_flags += 1
+        self.input_delay_s = when.currentTime - when.inputBufferAdcTime
+        self.output_delay_s = when.outputBufferDacTime - when.currentTime
         t = self._target
         if t is None:
             outdata.fill(0.0)
         else:
             t.audio_callback(indata, outdata, frames)
 
-    def _on_input(self, indata: Any, frames: int, _time: Any, status: Any) -> None:
+    def _on_input(self, indata: Any, frames: int, when: Any, status: Any) -> None:
         if status:
             self.status_flags += 1
+        self.input_delay_s = when.currentTime - when.inputBufferAdcTime
         t = self._target
         if t is not None:
             t.input_callback(indata, frames)
 
-    def _on_output(self, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+    def _on_output(self, outdata: Any, frames: int, when: Any, status: Any) -> None:
         if status:
             self.status_flags += 1
+        self.output_delay_s = when.outputBufferDacTime - when.currentTime
         t = self._target
         if t is None:
             outdata.fill(0.0)
