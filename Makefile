@@ -5,17 +5,22 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 
-.PHONY: app demo test lint typecheck bench sysdeps clean
+.PHONY: app demo test lint typecheck bench screenshots sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[gui,dev]'
 	touch $(STAMP)
 
-## app: set up and start the app (the GUI arrives with the desktop issue; until then the demo)
+## app: set up and start the desktop app (on a machine with no screen: the headless demo)
 app: $(STAMP)
-	$(MAKE) --no-print-directory demo
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY$$QT_QPA_PLATFORM" ] || [ "$$(uname)" != Linux ]; then \
+		$(BIN)/vc-app; \
+	else \
+		echo "no screen found (DISPLAY/WAYLAND_DISPLAY unset): running the headless demo instead"; \
+		$(MAKE) --no-print-directory demo; \
+	fi
 
 ## demo: convert the bundled LibriVox clip with the default voice
 demo: $(STAMP)
@@ -42,6 +47,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/vc bench
+
+## screenshots: regenerate docs/screenshots/*.png (offscreen Qt, private PipeWire devices)
+screenshots: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_app_live_pipewire.py tests/test_app_screenshots.py
 
 sysdeps:
 	./scripts/sysdeps.sh

@@ -1,9 +1,11 @@
 #!/bin/sh
-# Debian packages the test suite needs: speech synthesis, real speech, PortAudio, PipeWire.
+# Debian packages the test suite needs: speech synthesis, real speech, PortAudio, PipeWire,
+# and the libraries Qt loads for the offscreen GUI tests.
 # Installs what is missing when run as root; otherwise prints the apt-get line to run.
 set -eu
 PKGS="espeak-ng sox libsndfile1 libportaudio2 libasound2-plugins pocketsphinx-testdata \
-pipewire pipewire-pulse wireplumber dbus-daemon pulseaudio-utils"
+pipewire pipewire-pulse wireplumber dbus-daemon pulseaudio-utils \
+libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 fonts-dejavu-core"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -268,21 +268,13 @@ def cmd_voices(a: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
-def _is_safe_output(name: str) -> bool:
-    from vc_core.io.devices import VIRTUAL_CABLE_PATTERNS
-
-    low = name.lower()
-    fragments = [f for group in VIRTUAL_CABLE_PATTERNS.values() for f in group] + ["headphone", "headset", "null"]
-    return any(f in low for f in fragments)
-
-
 def cmd_live(a: argparse.Namespace) -> int:
     import time
 
     from vc_core.config import MonitorConfig
     from vc_core.engine.live import LiveEngine
     from vc_core.engine.session import LiveSession, pulse_presence_check
-    from vc_core.io.devices import find_device, list_devices, pick_rates
+    from vc_core.io.devices import find_device, is_safe_output, list_devices, pick_rates
 
     def pick(name: str | None, kind: str) -> object:
         if name is None:
@@ -314,7 +306,7 @@ def cmd_live(a: argparse.Namespace) -> int:
         block_frames=a.block_frames,
         safety_ms=a.safety_ms,
     )
-    if not a.allow_feedback and not _is_safe_output(dev_out.name):  # type: ignore[attr-defined]
+    if not a.allow_feedback and not is_safe_output(dev_out.name):  # type: ignore[attr-defined]
         print(
             f"warning: the converted microphone will play on {dev_out.label()}. If that is a loudspeaker "  # type: ignore[attr-defined]
             "the microphone will hear it and howl. Use headphones or a virtual microphone.",

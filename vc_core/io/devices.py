@@ -205,6 +205,26 @@ def check_pair_isolated(input_device: DeviceInfo, output_device: DeviceInfo, rat
         )
 
 
+def is_safe_output(name: str) -> bool:
+    """True for outputs that are not loudspeakers (virtual cables, headphones, null sinks), where a
+    microphone can be routed without the risk of feedback."""
+    low = name.lower()
+    frags = [f for group in VIRTUAL_CABLE_PATTERNS.values() for f in group] + ["headphone", "headset", "null"]
+    return any(f in low for f in frags)
+
+
+def resolve_pair(input_device: DeviceInfo, output_device: DeviceInfo) -> tuple[DeviceInfo, DeviceInfo]:
+    """This process's DeviceInfo for both, looked up by name + host API (lists may come from
+    :func:`rescan_isolated`, whose indexes belong to another PortAudio). Re-initialises PortAudio
+    for a device it has not seen yet: call only while no stream of this process runs."""
+    if not (known_in_process(input_device) and known_in_process(output_device)):
+        reinitialize_portaudio()
+    return (
+        find_device(input_device.name, input_device.host_api, kind="input"),
+        find_device(output_device.name, output_device.host_api, kind="output"),
+    )
+
+
 def known_in_process(device: DeviceInfo) -> bool:
     """True when this process's PortAudio lists ``device`` (same name and host API)."""
     return any(d.name == device.name and d.host_api == device.host_api for d in _scan())

@@ -1,0 +1,1 @@
+"""Widgets and windows. They bind to view-models and never touch audio."""

@@ -1,0 +1,51 @@
+"""Screenshot of the file conversion dialog after a real conversion (docs/screenshots/file_dialog.png)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path
+
+from app.main import build
+from tests.helpers import REPO, librivox_clip
+
+SHOTS = REPO / "docs" / "screenshots"
+
+
+def test_file_dialog_screenshot(qtbot, qapp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.views import theme
+
+    theme.apply(qapp)
+    a = build(settings_path=tmp_path / "s.json", user_voices=tmp_path / "voices", scan_devices=False)
+    qtbot.addWidget(a.window)
+    a.library.select("deep")
+    dlg = a.window.open_convert_dialog()
+    dlg.resize(1040, 860)
+    from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PyQt6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(librivox_clip()))])
+    drop = QDropEvent(
+        QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
+    dlg.dropEvent(drop)  # drag and drop adds files
+    assert a.convert.files == [librivox_clip()]
+    a.convert.add([REPO / "assets" / "speech_librivox.flac"])
+    dlg.out_edit.setText(str(tmp_path / "out"))
+    got: dict[str, object] = {}
+    a.convert.previewReady.connect(lambda k, p: got.__setitem__(k, p))
+    with qtbot.waitSignal(a.convert.finished, timeout=60000):
+        dlg.start_btn.click()
+    dlg.list.setCurrentRow(0)
+    qtbot.waitUntil(lambda: "before" in got and "after" in got, timeout=10000)
+    assert dlg.total_bar.value() == 1000
+    assert len(list((tmp_path / "out").iterdir())) == 2
+    assert not dlg.play_btns["after"].isEnabled()  # no device here: disabled with a tooltip
+    assert "No output" in dlg.play_btns["after"].toolTip()
+    dlg.banner.hide()
+    qtbot.wait(50)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert dlg.grab().save(str(SHOTS / "file_dialog.png"))
