@@ -422,13 +422,17 @@ def cmd_route(a: argparse.Namespace) -> int:
 
 
 def cmd_devices(a: argparse.Namespace) -> int:
-    from vc_core.io.devices import list_devices
+    from vc_core.io.devices import list_devices, supported_rates
 
     for kind in ("input", "output"):
-        print(f"{kind} devices (default first):")
+        print(f"{kind} devices (default first; * = default):")
         for d in list_devices(kind):
             mark = "*" if (d.is_default_input if kind == "input" else d.is_default_output) else " "
-            print(f" {mark} {d.label()}  [{d.channels(kind)} ch, {d.default_samplerate_hz:.0f} Hz]")
+            try:
+                rates = ", ".join(f"{r / 1000:g}k" for r in supported_rates(d, kind))
+            except DeviceError as e:
+                rates = f"unusable: {e}"
+            print(f" {mark} {d.label()}  [{d.channels(kind)} ch; rates {rates}]")
     return 0
 
 
