@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 
-.PHONY: app demo test lint typecheck bench screenshots sysdeps clean
+.PHONY: app demo test lint typecheck bench package screenshots sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,14 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/vc bench
 
+## package: freeze the desktop app with PyInstaller (runtime only) and smoke-test it offscreen
+package: $(STAMP)
+	$(BIN)/python -m pip install -q "pyinstaller>=6.0"
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN --distpath dist --workpath build/pyinstaller \
+		packaging/voicechanger.spec
+	./packaging/smoke_test.sh dist/vc-app/vc-app
+	@du -sh dist/vc-app
+
 ## screenshots: regenerate docs/screenshots/*.png (offscreen Qt, private PipeWire devices)
 screenshots: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_app_live_pipewire.py tests/test_app_screenshots.py
@@ -56,4 +64,4 @@ sysdeps:
 	./scripts/sysdeps.sh
 
 clean:
-	rm -rf $(VENV) out .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out .cache .pytest_cache .mypy_cache .ruff_cache build dist
