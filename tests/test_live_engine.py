@@ -122,7 +122,16 @@ def test_live_output_equals_offline_shifted_by_fixed_latency(lib: VoiceLibrary, 
 def test_simulate_realtime_has_no_xruns_and_measures_its_latency(
     lib: VoiceLibrary, speech48: Path, tmp_path: Path
 ) -> None:
-    rep = simulate(lib.load("deep"), speech48, tmp_path / "live.wav", StreamConfig(), realtime=True)
+    # The simulated device itself can be held up by the machine (a VM pause, another process);
+    # it then delivers the late callbacks in a burst, which the engine rightly counts as xruns.
+    # Such a run says nothing about the engine, so it is taken again (at most twice more).
+    for attempt in range(3):
+        out = tmp_path / f"live{attempt}.wav"
+        rep = simulate(lib.load("deep"), speech48, out, StreamConfig(), realtime=True)
+        if rep.late_callbacks == 0:
+            break
+        print(f"\nattempt {attempt}: the simulated device was late {rep.late_callbacks} times; again")
+    assert rep.late_callbacks == 0, "the machine disturbed every attempt"
     assert rep.stats.xruns == 0, rep.stats
     assert rep.measured_latency_ms == pytest.approx(rep.stats.engine_latency_ms, abs=0.05)
     assert rep.match_db is not None and rep.match_db < -60.0
