@@ -45,6 +45,7 @@ def app_rig(pipewire_session: PipeWireSession) -> Iterator[PipeWireSession]:
         refresh_sounddevice()
 
 
+@pytest.mark.flaky(reruns=1, reruns_delay=1)  # real time on a shared 2-core machine
 def test_live_on_virtual_devices(qtbot, app_rig, tmp_path: Path, qapp) -> None:  # type: ignore[no-untyped-def]
     from app.views import theme
 
