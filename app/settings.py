@@ -117,7 +117,7 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
             "settings schema %d is newer than this app's %d: keeping what is understood", version, SCHEMA_VERSION
         )
     out = _merge(DEFAULTS, data)
-    if out["latency_preset"] not in ("low", "balanced", "safe"):
+    if out["latency_preset"] not in ("lowest", "low", "balanced", "safe", "safest"):
         out["latency_preset"] = "balanced"
     if out["convert"]["format"] not in ("wav", "flac", "ogg"):
         out["convert"]["format"] = "wav"

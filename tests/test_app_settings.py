@@ -65,3 +65,12 @@ def test_round_trip_and_old_file_on_disk(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["schema"] == SCHEMA_VERSION
     path.write_text("{not json")
     assert Settings(path).load()["voice"] == "deep"  # unreadable: defaults, no crash
+
+
+def test_every_latency_preset_is_a_valid_setting_and_others_are_repaired() -> None:
+    from app.viewmodels.live import PRESETS
+
+    for name in PRESETS:
+        assert migrate({"schema": SCHEMA_VERSION, "latency_preset": name})["latency_preset"] == name
+    assert migrate({"schema": SCHEMA_VERSION, "latency_preset": "ludicrous"})["latency_preset"] == "balanced"
+    assert sorted(p.block_frames for p in PRESETS.values()) == [64, 128, 256, 512, 1024]

@@ -41,9 +41,11 @@ class LatencyPreset:
 
 
 PRESETS: dict[str, LatencyPreset] = {
+    "lowest": LatencyPreset(64, 4.0, "Lowest"),
     "low": LatencyPreset(128, 6.0, "Low"),
     "balanced": LatencyPreset(256, 12.0, "Balanced"),
     "safe": LatencyPreset(512, 30.0, "Safe"),
+    "safest": LatencyPreset(1024, 50.0, "Safest"),
 }
 
 
