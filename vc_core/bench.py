@@ -59,7 +59,7 @@ def run_bench(lib: VoiceLibrary, names: list[str], seconds: float, device_rate_h
                 "rtf_total": wall / timing.audio_seconds,
                 "rtf_stages": stage_rtf,
                 "chain_latency_ms": chain_ms,
-                "engine_latency_ms": chain_ms + stream.block_ms + stream.safety_ms,
+                "engine_latency_ms": 1000.0 * stream.engine_latency_samples(chain.latency_samples) / device_rate_hz,
             }
         )
     return {

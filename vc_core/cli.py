@@ -160,19 +160,16 @@ def cmd_convert(a: argparse.Namespace) -> int:
         outputs = batch_outputs(inputs, out, voice.manifest.name, "." + a.format)
     else:
         outputs = [out]
+    durations = []
     for src in inputs:  # fail fast on unreadable inputs before writing anything
-        AudioReader(src).close()
-    for src, dst in zip(inputs, outputs, strict=False):
         with AudioReader(src) as r:
-            duration = r.duration_s
+            durations.append(r.duration_s)
+    for src, dst, duration in zip(inputs, outputs, durations, strict=True):
         bar = _progress_bar(duration, src.name)
-        done = [0.0]
 
-        def tick(frac: float, bar: Any = bar, done: list[float] = done, duration: float = duration) -> None:
+        def tick(frac: float, bar: Any = bar, duration: float = duration) -> None:
             if bar is not None:
-                now = round(frac * duration, 2)
-                bar.update(now - done[0])
-                done[0] = now
+                bar.update(round(frac * duration, 2) - bar.n)
 
         try:
             res = convert_file(voice, src, dst, params, gate, mix, a.block_ms, a.rate, a.overwrite, progress=tick)
@@ -369,8 +366,9 @@ def cmd_latency(a: argparse.Namespace) -> int:
     dev_out = find_device(a.output, a.host_api, kind="output")
     stream = StreamConfig(device_rate_hz=a.rate, block_frames=a.block_frames, safety_ms=a.safety_ms)
     voice = _library(a.models_dir).load(a.voice)
-    chain_ms = 1000.0 * VoiceChain(voice, a.rate, a.rate).latency_samples / a.rate
-    engine_ms = chain_ms + stream.block_ms + stream.safety_ms
+    chain_samples = VoiceChain(voice, a.rate, a.rate).latency_samples
+    chain_ms = 1000.0 * chain_samples / a.rate
+    engine_ms = 1000.0 * stream.engine_latency_samples(chain_samples) / a.rate
     m = measure_device_round_trip(dev_in.index, dev_out.index, a.rate, a.block_frames, clicks=a.clicks)
     print(f"devices    {dev_out.label()} -> {dev_in.label()}, {a.rate} Hz, block {a.block_frames}")
     print(
@@ -392,11 +390,6 @@ def cmd_latency(a: argparse.Namespace) -> int:
             "expected_total_ms": m.median_ms + engine_ms,
         }
         a.json.write_text(json.dumps(body, indent=2) + "\n")
-    if m.n_detected < max(3, m.n_clicks // 2):
-        raise DeviceError(
-            f"only {m.n_detected} of {m.n_clicks} clicks came back: is {dev_in.label()} really hearing "
-            f"{dev_out.label()}? Use a loopback or a cable and raise the volume."
-        )
     return 0
 
 

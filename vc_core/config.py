@@ -147,6 +147,11 @@ class StreamConfig:
         """Output device period: the same duration as the input period, at the output rate."""
         return max(1, round(self.block_frames * self.rate_out_hz / self.device_rate_hz))
 
+    def engine_latency_samples(self, chain_latency_samples: int) -> int:
+        """The live engine's fixed latency P at the output rate: the chain's worst case, one
+        output block and the safety margin (see vc_core.engine.live)."""
+        return chain_latency_samples + self.block_frames_out + round(self.safety_ms * self.rate_out_hz / 1000.0)
+
 
 def describe(cfg: object) -> dict[str, object]:
     """Plain dict of a settings dataclass (enums as their values), for JSON and logs."""

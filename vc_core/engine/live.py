@@ -180,9 +180,8 @@ class LiveEngine:
         self._chain = self._build_chain(voice, self._settings)
         self._device_latency_s = device_latency_s
         self._measured_device_ms: float | None = None
-        self._safety = round(self.cfg.safety_ms * sr / 1000.0)
         self._block_out = self.cfg.block_frames_out
-        self._prefill = self._chain.latency_samples + self._block_out + self._safety
+        self._prefill = self.cfg.engine_latency_samples(self._chain.latency_samples)
         cap = int(RING_SECONDS * sr)
         self._in = SpscRing(int(RING_SECONDS * self.cfg.rate_in_hz))
         self._out = SpscRing(cap)
@@ -562,7 +561,7 @@ class LiveEngine:
         self._write_filler(self._all_dry(np.zeros(0, dtype=np.float32)))
         self._chain = new
         self._chain.set_params(self._settings.params, self._settings.gate, self._settings.mix)
-        new_prefill = new.latency_samples + self._block_out + self._safety
+        new_prefill = self.cfg.engine_latency_samples(new.latency_samples)
         delta = new_prefill - self._prefill
         if delta > 0:
             self._write_filler(np.zeros(delta, dtype=np.float32))

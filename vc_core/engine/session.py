@@ -122,15 +122,11 @@ class LiveSession:
             new.start(self.engine)
         except DeviceError:
             if old is not None:  # put the old pair back the way it was
-                old.open()
-                old.start(self.engine)
+                self._reopen(old)
             raise
         self.device = new
         self.lost_message = None
-        self._watch_count = -1
-        self._delay_baseline_s = None
-        self._delay_started = time.monotonic()
-        self.engine.set_device_latency(new.latency_s)
+        self._watch_started(new)
         self.engine.set_measured_device_round_trip(None)  # a calibration belongs to one stream
         log.info("live on %s -> %s", input_device.label(), output_device.label())
 
@@ -164,15 +160,7 @@ class LiveSession:
                 dev.input_device.index, dev.output_device.index, cfg.device_rate_hz, cfg.block_frames, clicks=clicks
             )
         finally:
-            dev.open()
-            dev.start(self.engine)
-            self._watch_count = -1
-            self.engine.set_device_latency(dev.latency_s)
-        if m.n_detected < max(3, clicks // 2):
-            raise DeviceError(
-                f"only {m.n_detected} of {clicks} clicks came back from {dev.output_device.label()} to "
-                f"{dev.input_device.label()}: calibration needs the output looped back into the input"
-            )
+            self._reopen(dev)
         self.engine.set_measured_device_round_trip(m.median_ms)
         return m
 
@@ -253,12 +241,21 @@ class LiveSession:
             dev.output_device.label(),
         )
         dev.close()
+        self._reopen(dev)
+        self.delay_resets += 1
+
+    def _reopen(self, dev: PortAudioDevice) -> None:
+        """Open and start ``dev`` (closed by the caller) again; watchdogs start over."""
         dev.open()
         dev.start(self.engine)
-        self.delay_resets += 1
-        self._delay_baseline_s = None
-        self._delay_started = now
+        self._watch_started(dev)
+
+    def _watch_started(self, dev: PortAudioDevice) -> None:
+        """A stream (re)started: the stall and delay watchdogs and the reported latency start over."""
         self._watch_count = -1
+        self._delay_baseline_s = None
+        self._delay_started = time.monotonic()
+        self.engine.set_device_latency(dev.latency_s)
 
     @property
     def running(self) -> bool:

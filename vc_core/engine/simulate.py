@@ -63,7 +63,7 @@ def simulate(
     engine.start()
     t0 = time.perf_counter()
     try:
-        device.start(engine.audio_callback, engine.output_ready)
+        device.start(engine)
         while not device.wait(0.25):
             if on_tick is not None:
                 on_tick(engine.stats())

@@ -129,18 +129,25 @@ def rescan_isolated() -> list[DeviceInfo]:
     The ``index`` fields belong to the child: look devices up again by name before opening.
     """
     import json
+
+    return [DeviceInfo(**d) for d in json.loads(_run_child(_RESCAN_SCRIPT, [], "cannot rescan audio devices"))]
+
+
+def _run_child(script: str, args: list[str], failure: str) -> str:
+    """Run ``script`` in a fresh Python (its own PortAudio); its stdout, or DeviceError
+    ``failure: <the child's last error line>``."""
     import subprocess
 
     try:
         r = subprocess.run(
-            [sys.executable, "-c", _RESCAN_SCRIPT], capture_output=True, text=True, timeout=RESCAN_TIMEOUT_S
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=RESCAN_TIMEOUT_S
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DeviceError(f"cannot rescan audio devices: {exc}") from exc
+        raise DeviceError(f"{failure}: {exc}") from exc
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DeviceError(f"cannot rescan audio devices: {last}")
-    return [DeviceInfo(**d) for d in json.loads(r.stdout)]
+        raise DeviceError(f"{failure}: {last}")
+    return r.stdout
 
 
 def reinitialize_portaudio() -> None:
@@ -180,7 +187,6 @@ def check_pair_isolated(input_device: DeviceInfo, output_device: DeviceInfo, rat
     failing device never costs the running stream.
     """
     import json
-    import subprocess
 
     arg = json.dumps(
         {
@@ -192,17 +198,11 @@ def check_pair_isolated(input_device: DeviceInfo, output_device: DeviceInfo, rat
             "ch": out_channels,
         }
     )
-    try:
-        r = subprocess.run(
-            [sys.executable, "-c", _CHECK_SCRIPT, arg], capture_output=True, text=True, timeout=RESCAN_TIMEOUT_S
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DeviceError(f"cannot check {input_device.label()} + {output_device.label()}: {exc}") from exc
-    if r.returncode != 0:
-        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DeviceError(
-            f"cannot use input {input_device.label()} + output {output_device.label()} at {rate_hz} Hz: {last}"
-        )
+    _run_child(
+        _CHECK_SCRIPT,
+        [arg],
+        f"cannot use input {input_device.label()} + output {output_device.label()} at {rate_hz} Hz",
+    )
 
 
 def is_safe_output(name: str) -> bool:

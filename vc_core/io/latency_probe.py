@@ -31,6 +31,7 @@ CHIRP_HIGH_HZ = 6000.0  # kept below 0.4 × rate, so 16 kHz devices pass it too
 PROBE_LEVEL = 0.5  # peak amplitude, full scale = 1
 MIN_CORRELATION = 0.5  # normalised correlation a click must reach to count
 MAX_DELAY_S = 1.0  # longest round trip searched for
+MIN_DEVICE_CLICKS = 3  # a device measurement needs at least this many clicks back (and half of them)
 _GAP_MS = 2.0  # silence that separates two clicks in the played signal
 _JITTER = 0.15  # click intervals vary ±15 % so the train has one unambiguous alignment
 _SEED = 20261127
@@ -312,7 +313,9 @@ def measure_device_round_trip(
 
     `lead_s` of silence lets the stream settle before the first click (its latency can still move
     in the first few hundred ms). Takes lead + clicks × interval + 0.5 s (≈ 2.8 s by default).
-    A result with `xruns > 0` or a large `spread_ms` was disturbed: measure again.
+    A result with `xruns > 0` or a large `spread_ms` was disturbed: measure again. Raises
+    DeviceError unless at least half the clicks, and at least ``MIN_DEVICE_CLICKS``, came back
+    (the output does not reach the input).
 
     The figure holds for this stream only: reopening the same devices can settle on another
     latency (through PipeWire's ALSA plugin, opens differed by 5–30 ms on an idle machine and
@@ -321,5 +324,6 @@ def measure_device_round_trip(
     """
     probe = make_probe_signal(sample_rate_hz, clicks, interval_s, level=level, lead_s=lead_s)
     got = play_and_record(probe, input_device, output_device, sample_rate_hz, blocksize, latency=latency)
-    m = measure_round_trip(probe, got.recorded, sample_rate_hz)
+    need = max(MIN_DEVICE_CLICKS, (clicks + 1) // 2)
+    m = measure_round_trip(probe, got.recorded, sample_rate_hz, min_detected=need)
     return dataclasses.replace(m, xruns=got.xruns, reported_ms=got.reported_ms)

@@ -16,24 +16,15 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from vc_core.errors import DeviceError
 from vc_core.io.devices import DeviceInfo
+from vc_core.io.simulated import CallbackTarget
 
 log = logging.getLogger(__name__)
 
 OutputCallback = Callable[[Any, int], None]
-
-
-class CallbackTarget(Protocol):
-    """What a device pair calls: the live engine's context (a) entry points."""
-
-    def audio_callback(self, indata: Any, outdata: Any, frames: int) -> None: ...
-
-    def input_callback(self, indata: Any, frames: int) -> None: ...
-
-    def output_callback(self, outdata: Any, frames: int) -> None: ...
 
 
 def _sd() -> Any:

@@ -1,8 +1,10 @@
 """Audio I/O as an interface, and a device that plays a file into the live engine.
 
-:class:`AudioDevice` is what the live engine needs from a device: it calls a callback with
-``(indata (frames, ch_in), outdata (frames, ch_out), frames)`` at the device rate. The PortAudio
-implementation lives in :mod:`vc_core.io.portaudio`; :class:`FileDevice` here drives the *same*
+:class:`AudioDevice` is what a device offers the live engine: ``start(target)`` makes it call
+the engine's callbacks (:class:`CallbackTarget`: ``audio_callback(indata (frames, ch_in),
+outdata (frames, ch_out), frames)`` for a duplex device, ``input_callback``/``output_callback``
+for split streams) at the device rate. The PortAudio implementation lives in
+:mod:`vc_core.io.portaudio`; :class:`FileDevice` here drives the *same*
 engine (same threads, rings and deadline policy) from a file, paced in real time or as fast as
 the worker allows, and records what the engine plays.
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,9 +24,22 @@ from vc_core.dsp.resample import Resampler
 from vc_core.errors import DeviceError
 from vc_core.io.audiofile import AtomicAudioWriter, AudioReader
 
-Callback = Callable[[NDArray[np.float32], NDArray[np.float32], int], None]
 FAST_WAIT_S = 0.0002
 FAST_TIMEOUT_S = 10.0
+
+
+class CallbackTarget(Protocol):
+    """What a device calls: the live engine's context (a) entry points, all float32 arrays."""
+
+    def audio_callback(self, indata: NDArray[np.float32], outdata: NDArray[np.float32], frames: int) -> None: ...
+
+    def input_callback(self, indata: NDArray[np.float32], frames: int) -> None: ...
+
+    def output_callback(self, outdata: NDArray[np.float32], frames: int) -> None: ...
+
+    def output_ready(self, frames: int) -> bool:
+        """True when the next ``frames`` of output are queued (for devices that may wait)."""
+        ...
 
 
 class AudioDevice(Protocol):
@@ -39,7 +53,7 @@ class AudioDevice(Protocol):
         """Input and output buffering the device adds, in seconds."""
         ...
 
-    def start(self, callback: Callback, ready: Callable[[int], bool] | None = None) -> None: ...
+    def start(self, target: CallbackTarget) -> None: ...
 
     def stop(self) -> None: ...
 
@@ -101,8 +115,8 @@ class FileDevice:
     def error(self) -> str | None:
         return self._error
 
-    def start(self, callback: Callback, ready: Callable[[int], bool] | None = None) -> None:
-        self._thread = threading.Thread(target=self._drive, args=(callback, ready), name="vc-file-device", daemon=True)
+    def start(self, target: CallbackTarget) -> None:
+        self._thread = threading.Thread(target=self._drive, args=(target,), name="vc-file-device", daemon=True)
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -113,7 +127,7 @@ class FileDevice:
         if self._thread is not None:
             self._thread.join(timeout=10.0)
 
-    def _drive(self, callback: Callback, ready: Callable[[int], bool] | None) -> None:
+    def _drive(self, target: CallbackTarget) -> None:
         f = self.block_frames
         res = Resampler(self._reader.rate_hz, self.rate_hz)
         pending = np.zeros(0, dtype=np.float32)
@@ -152,13 +166,13 @@ class FileDevice:
                         time.sleep(wait)
                     elif wait < -f / self.rate_hz:
                         late += 1
-                elif ready is not None:
+                else:
                     give_up = time.perf_counter() + FAST_TIMEOUT_S
-                    while not ready(f):
+                    while not target.output_ready(f):
                         if time.perf_counter() > give_up:
                             raise DeviceError("the engine produced no output for 10 s; the worker is stuck")
                         time.sleep(FAST_WAIT_S)
-                callback(indata, outdata, f)
+                target.audio_callback(indata, outdata, f)
                 self._writer.write(outdata[:, 0])
                 produced += f
                 callbacks += 1
