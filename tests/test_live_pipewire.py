@@ -181,6 +181,31 @@ def _lag_and_residual(ref: np.ndarray, rec: np.ndarray, max_lag_s: float = 0.5) 
     return lag, ncc, resid
 
 
+def _windowed_alignment(ref: np.ndarray, rec: np.ndarray, lag: int, window_s: float = 1.0) -> tuple[float, float]:
+    """Per 1 s window of speech: best lag near `lag` and correlation there.
+
+    A stream that re-settles by a period partway through keeps each window aligned at its own
+    lag, where one global correlation would drop. Returns (share of windows with ncc > 0.9,
+    median window lag in samples).
+    """
+    n, slack = int(window_s * RATE), 2 * BLOCK
+    loud = np.sqrt(np.mean(ref.astype(np.float64) ** 2)) * 0.3
+    good, lags = 0, []
+    for start in range(slack, len(ref) - n - slack, n):
+        r = ref[start : start + n].astype(np.float64)
+        if np.sqrt(np.mean(r**2)) < loud or start + lag + n + slack > len(rec):
+            continue
+        seg = rec[start + lag - slack : start + lag + n + slack].astype(np.float64)
+        corr = signal.correlate(seg, r, "valid", method="fft")
+        k = int(np.argmax(corr))
+        y = seg[k : k + n]
+        ncc = float(np.dot(r, y) / np.sqrt(np.dot(r, r) * np.dot(y, y) + 1e-20))
+        good += ncc > 0.9
+        lags.append(lag - slack + k)
+    assert len(lags) >= 10, f"only {len(lags)} windows of speech to compare"
+    return good / len(lags), float(np.median(lags))
+
+
 def _player(rig: Rig, x: np.ndarray) -> tuple[np.ndarray, int]:
     """Play `x` into `mic`, record `spk_src` in the same duplex stream; (recording, xrun callbacks)."""
     got = play_and_record(x, rig.spk_src.index, rig.mic.index, RATE, BLOCK)
@@ -218,18 +243,21 @@ def test_end_to_end_speech_arrives_converted_at_the_expected_latency(rig: Rig, d
     assert _no_worker_alive()
     ref = _offline(deep, x, offset)
     lag, ncc, resid = _lag_and_residual(ref, rec)
-    lag_ms = 1000.0 * lag / RATE
+    aligned, window_lag = _windowed_alignment(ref, rec, lag)
+    lag_ms = 1000.0 * window_lag / RATE
     expected_ms = player_rt.median_ms + s.engine_latency_ms + s.device_latency_ms
     print(
         f"\nend to end: lag {lag_ms:.2f} ms; expected {expected_ms:.2f} = player round trip {player_rt.median_ms:.2f} "
         f"+ engine P {s.engine_latency_ms:.2f} + engine device (PortAudio) {s.device_latency_ms:.2f}; "
-        f"ncc {ncc:.3f}, residual {resid:.1f} dB; engine xruns {s.xruns}, PortAudio flags {engine_flags}, "
+        f"ncc {ncc:.3f}, residual {resid:.1f} dB, windows aligned {aligned:.0%}; "
+        f"engine xruns {s.xruns}, PortAudio flags {engine_flags}, "
         f"player xrun callbacks {player_xruns}, callbacks {s.callbacks}"
     )
     assert s.xruns == 0 and s.dropped_ms == 0.0
-    # Over 21 s a stream may shift by a period once (PipeWire re-settles), which costs residual
-    # but not correlation; the monitor test checks bit-exactness over a shorter run.
-    assert ncc > 0.9, "converted audio did not arrive"
+    # Over 21 s a stream may shift by a period once (PipeWire re-settles), which lowers one global
+    # correlation but leaves each 1 s window aligned at its own lag; the monitor test checks
+    # bit-exactness over a shorter run.
+    assert aligned >= 0.8, "converted audio did not arrive (fewer than 80% of 1 s windows match offline)"
     assert lag_ms == pytest.approx(expected_ms, abs=E2E_TOL_MS)
     assert lag_ms > s.engine_latency_ms  # never less than the engine's own fixed latency
 

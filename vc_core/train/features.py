@@ -17,7 +17,6 @@ log10, floor at max - 8, then (x + 4) / 4).
 from __future__ import annotations
 
 import importlib.resources
-import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from vc_core.dsp.mel import mel_filterbank as slaney_mel_filterbank
 from vc_core.pipeline import HOP_16K
 from vc_core.train.sources import SourceError, resample
 
@@ -40,31 +40,9 @@ LOG_FLOOR = 1e-10
 DYNAMIC_RANGE_LOG10 = 8.0  # Whisper keeps 80 dB below the window's loudest bin
 
 
-def _hz_to_mel_slaney(f: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Slaney's mel scale: linear below 1 kHz (3 mels per 200 Hz), logarithmic above."""
-    f_break, mel_break, step = 1000.0, 15.0, 200.0 / 3.0
-    logstep = math.log(6.4) / 27.0
-    lin = f / step
-    return np.where(f >= f_break, mel_break + np.log(np.maximum(f, 1e-9) / f_break) / logstep, lin)
-
-
-def _mel_to_hz_slaney(m: NDArray[np.float64]) -> NDArray[np.float64]:
-    f_break, mel_break, step = 1000.0, 15.0, 200.0 / 3.0
-    logstep = math.log(6.4) / 27.0
-    return np.where(m >= mel_break, f_break * np.exp(logstep * (m - mel_break)), m * step)
-
-
 def mel_filterbank(rate_hz: int = RATE_16K, n_fft: int = MEL_N_FFT, n_mels: int = N_MELS) -> F32:
-    """Slaney-normalised triangular mel filters, (n_mels, n_fft // 2 + 1), 0 Hz .. rate/2."""
-    fft_hz = np.linspace(0.0, rate_hz / 2.0, n_fft // 2 + 1)
-    edges_hz = _mel_to_hz_slaney(np.linspace(0.0, float(_hz_to_mel_slaney(np.array(rate_hz / 2.0))), n_mels + 2))
-    widths = np.diff(edges_hz)
-    ramps = edges_hz[:, None] - fft_hz[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    fb = np.maximum(0.0, np.minimum(lower, upper))
-    fb *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]  # equal area per filter
-    return fb.astype(np.float32)
+    """Whisper's mel filters: Slaney-normalised, 0 Hz .. rate/2, (n_mels, n_fft // 2 + 1)."""
+    return slaney_mel_filterbank(rate_hz, n_fft, n_mels)
 
 
 class LogMel:
