@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 
-.PHONY: app demo test lint typecheck bench package screenshots sysdeps clean
+TRAIN_VENV := .venv-train
+TRAIN_STAMP := $(TRAIN_VENV)/.installed
+
+.PHONY: app demo test lint typecheck bench train eval package screenshots sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +50,21 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/vc bench
+
+$(TRAIN_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TRAIN_VENV)/bin/python -m pip install -q -e '.[train,eval,gui,dev]'
+	touch $(TRAIN_STAMP)
+
+## train: rebuild every shipped neural model from scratch (about 2 h on 2 cores; resumable)
+train: $(TRAIN_STAMP)
+	./scripts/sysdeps.sh --train
+	./scripts/train.sh
+
+## eval: quality of every library voice on real speech (README table, benchmarks/results/quality.json)
+eval: $(TRAIN_STAMP)
+	$(TRAIN_VENV)/bin/python benchmarks/quality.py
 
 ## package: freeze the desktop app with PyInstaller (runtime only) and smoke-test it offscreen
 package: $(STAMP)

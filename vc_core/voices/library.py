@@ -151,7 +151,14 @@ class _EffectsStage:
         self._shifter.set_params(self._voice.shift_params(params))  # type: ignore[arg-type]
 
 
-KINDS: dict[str, Callable[[Manifest], Voice]] = {"effects": EffectsVoice}
+def _neural_voice(manifest: Manifest) -> Voice:
+    from vc_core.neural.voice import NeuralVoice  # onnxruntime loads only when a model voice is used
+
+    return NeuralVoice(manifest)
+
+
+KINDS: dict[str, Callable[[Manifest], Voice]] = {"effects": EffectsVoice, "neural": _neural_voice}
+COMPONENT_PREFIX = "_"  # folders such as models/_vocoder hold shared models, not voices
 
 
 # ----------------------------------------------------------------------------- library
@@ -197,7 +204,8 @@ class VoiceLibrary:
         for root in self.roots:
             if not root.is_dir():
                 continue
-            for folder in sorted(p for p in root.iterdir() if (p / "manifest.json").is_file()):
+            folders = (p for p in root.iterdir() if not p.name.startswith(COMPONENT_PREFIX))
+            for folder in sorted(p for p in folders if (p / "manifest.json").is_file()):
                 try:
                     m = read_manifest(folder, verify_hashes=verify_hashes)
                     found.setdefault(m.name, LibraryEntry(folder, m, None))

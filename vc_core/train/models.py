@@ -1,0 +1,221 @@
+"""The trainable networks (torch): a causal content encoder and a causal converter.
+
+Both are stacks of *causal* 1-D convolutions over the vocoder frame grid (22.05 kHz, hop 256,
+11.6 ms per frame), so that a stream can run them frame by frame with per-layer caches and get
+exactly what a whole utterance gets. A network's look-ahead is a *delay*: its output frame
+``t + lookahead`` describes input frame ``t``.
+
+* :class:`ContentEncoder`: vocoder log-mel (B, 80, N) -> content (B, 64, N), trained to predict the
+  principal components of Whisper-base encoder states (the teacher sees the whole utterance; the
+  student sees the past plus ``lookahead`` frames). Vocal-tract-length warps of its input during
+  training make it speaker-blind.
+* :class:`Converter`: content (B, 64, N) + target pitch (bin index (B, N) and normalised log-F0,
+  voicing) + source energy + speaker d-vector (B, 256) -> log-mel (B, 80, N) for the vocoder.
+  The speaker enters every block as a feature-wise affine modulation (FiLM); a small post-net
+  sharpens the harmonics.
+
+``step(x, *caches)`` is the streaming form exported to ONNX: it consumes n new frames and the
+previous caches and returns n output frames plus the new caches.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+N_MELS = 80
+CONTENT_DIM = 64
+SPEAKER_DIM = 256
+PITCH_BINS = 256
+F0_LOW_HZ, F0_HIGH_HZ = 50.0, 800.0
+LF0_CENTRE, LF0_SCALE = math.log(150.0), 0.5
+MEL_SHIFT, MEL_SCALE = 5.0, 3.0  # network input = (log-mel + 5) / 3
+
+
+class CausalConv(nn.Module):
+    """Conv1d that sees only the past (left padding / a cache of ``(k - 1) * dilation`` frames)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, dilation: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(c_in, c_out, kernel, dilation=dilation)
+        self.c_in = c_in
+        self.cache_frames = (kernel - 1) * dilation
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.pad(x, (self.cache_frames, 0)))
+
+    def step(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+        if self.cache_frames == 0:
+            return self.conv(x), cache
+        inp = torch.cat([cache, x], dim=2)
+        return self.conv(inp), inp[:, :, -self.cache_frames :]
+
+
+class FrameNorm(nn.Module):
+    """LayerNorm over channels, per frame (no statistics across time, so streaming is exact)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class Block(nn.Module):
+    """x + W2 . GELU(FiLM(norm(causal conv(x))))."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int, cond_dim: int = 0) -> None:
+        super().__init__()
+        self.conv = CausalConv(channels, channels, kernel, dilation)
+        self.norm = FrameNorm(channels)
+        self.film = nn.Linear(cond_dim, 2 * channels) if cond_dim else None
+        self.out = nn.Conv1d(channels, channels, 1)
+
+    def _rest(self, x: Tensor, h: Tensor, cond: Tensor | None) -> Tensor:
+        h = self.norm(h)
+        if self.film is not None and cond is not None:
+            g, b = self.film(cond).unsqueeze(2).chunk(2, dim=1)
+            h = h * (1.0 + g) + b
+        return x + self.out(F.gelu(h))
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        return self._rest(x, self.conv(x), cond)
+
+    def step(self, x: Tensor, cache: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        h, cache = self.conv.step(x, cache)
+        return self._rest(x, h, cond), cache
+
+
+class _Stack(nn.Module):
+    """Shared streaming plumbing: the list of causal convs in order, and their zero caches."""
+
+    def causal_convs(self) -> list[CausalConv]:
+        return [m for m in self.modules() if isinstance(m, CausalConv) and m.cache_frames > 0]
+
+    def zero_caches(self, batch: int = 1) -> list[Tensor]:
+        return [torch.zeros(batch, c.c_in, c.cache_frames) for c in self.causal_convs()]
+
+    @property
+    def receptive_field_frames(self) -> int:
+        return 1 + sum(c.cache_frames for c in self.causal_convs())
+
+
+class ContentEncoder(_Stack):
+    lookahead_frames = 1
+
+    def __init__(self, channels: int = 192, dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2)) -> None:
+        super().__init__()
+        self.inp = CausalConv(N_MELS, channels, 3)
+        self.blocks = nn.ModuleList([Block(channels, 3, d) for d in dilations])
+        self.out = nn.Conv1d(channels, CONTENT_DIM, 1)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        h = self.inp((mel + MEL_SHIFT) / MEL_SCALE)
+        for b in self.blocks:
+            h = b(h)
+        out: Tensor = self.out(h)
+        return out
+
+    def step(self, mel: Tensor, *caches: Tensor) -> tuple[Tensor, ...]:
+        new: list[Tensor] = []
+        h, c = self.inp.step((mel + MEL_SHIFT) / MEL_SCALE, caches[0])
+        new.append(c)
+        for i, b in enumerate(self.blocks):
+            h, c = b.step(h, caches[1 + i])
+            new.append(c)
+        return (self.out(h), *new)
+
+
+def pitch_features(f0_hz: Tensor) -> tuple[Tensor, Tensor]:
+    """f0 (B, N) in Hz, 0 = unvoiced -> (bin index (B, N) int64, continuous (B, 2, N): lf0n, voiced)."""
+    voiced = f0_hz > 0
+    lf0 = torch.log(torch.clamp(f0_hz, min=1.0))
+    pos = (lf0 - math.log(F0_LOW_HZ)) / (math.log(F0_HIGH_HZ) - math.log(F0_LOW_HZ))
+    bins = torch.where(voiced, 1 + torch.clamp(torch.round(pos * (PITCH_BINS - 2)), 0, PITCH_BINS - 2), 0).long()
+    lf0n = torch.where(voiced, (lf0 - LF0_CENTRE) / LF0_SCALE, torch.zeros_like(lf0))
+    return bins, torch.stack([lf0n, voiced.float()], dim=1)
+
+
+class Converter(_Stack):
+    lookahead_frames = 1
+
+    def __init__(
+        self,
+        channels: int = 256,
+        dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8),
+        pitch_dim: int = 32,
+        postnet_channels: int = 192,
+    ) -> None:
+        super().__init__()
+        self.pitch_emb = nn.Embedding(PITCH_BINS, pitch_dim)
+        self.inp = CausalConv(CONTENT_DIM + pitch_dim + 3, channels, 3)
+        self.blocks = nn.ModuleList([Block(channels, 3, d, SPEAKER_DIM) for d in dilations])
+        self.out = nn.Conv1d(channels, N_MELS, 1)
+        self.post = nn.ModuleList(
+            [
+                CausalConv(N_MELS, postnet_channels, 5),
+                CausalConv(postnet_channels, postnet_channels, 5),
+                CausalConv(postnet_channels, N_MELS, 5),
+            ]
+        )
+
+    def _input(self, content: Tensor, pitch_bin: Tensor, pitch_cont: Tensor, energy: Tensor) -> Tensor:
+        return torch.cat([content, self.pitch_emb(pitch_bin).transpose(1, 2), pitch_cont, energy], dim=1)
+
+    def forward(
+        self, content: Tensor, pitch_bin: Tensor, pitch_cont: Tensor, energy: Tensor, speaker: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """-> (mel before the post-net, mel after), both (B, 80, N) in the vocoder's log-mel units."""
+        h = self.inp(self._input(content, pitch_bin, pitch_cont, energy))
+        for b in self.blocks:
+            h = b(h, speaker)
+        coarse = self.out(h) * MEL_SCALE - MEL_SHIFT
+        p = coarse
+        for i, conv in enumerate(self.post):
+            p = conv(p)
+            if i < len(self.post) - 1:
+                p = torch.tanh(p)
+        return coarse, coarse + p
+
+    def step(
+        self, content: Tensor, pitch_bin: Tensor, pitch_cont: Tensor, energy: Tensor, speaker: Tensor, *caches: Tensor
+    ) -> tuple[Tensor, ...]:
+        new: list[Tensor] = []
+        h, c = self.inp.step(self._input(content, pitch_bin, pitch_cont, energy), caches[0])
+        new.append(c)
+        k = 1
+        for b in self.blocks:
+            h, c = b.step(h, caches[k], speaker)
+            new.append(c)
+            k += 1
+        coarse = self.out(h) * MEL_SCALE - MEL_SHIFT
+        p = coarse
+        for i, conv in enumerate(self.post):
+            p, c = conv.step(p, caches[k])
+            new.append(c)
+            k += 1
+            if i < len(self.post) - 1:
+                p = torch.tanh(p)
+        return (coarse + p, *new)
+
+
+def energy_of(mel: Tensor) -> Tensor:
+    """Source loudness per frame from its log-mel (B, 80, N) -> (B, 1, N), roughly zero-centred."""
+    return (mel.mean(dim=1, keepdim=True) + 6.0) / 2.0
+
+
+def warp_mel(mel: Tensor, ratio: Tensor) -> Tensor:
+    """Vocal-tract-length perturbation on the mel axis: bin j reads bin j / ratio (B,) (linear interp)."""
+    b, n_mels, n = mel.shape
+    j = torch.arange(n_mels, dtype=mel.dtype).unsqueeze(0) / ratio.unsqueeze(1)  # (B, 80)
+    j = torch.clamp(j, 0, n_mels - 1)
+    lo = torch.floor(j).long()
+    hi = torch.clamp(lo + 1, max=n_mels - 1)
+    w = (j - lo.to(mel.dtype)).unsqueeze(2)
+    g_lo = torch.gather(mel, 1, lo.unsqueeze(2).expand(b, n_mels, n))
+    g_hi = torch.gather(mel, 1, hi.unsqueeze(2).expand(b, n_mels, n))
+    return g_lo * (1 - w) + g_hi * w

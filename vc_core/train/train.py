@@ -1,0 +1,357 @@
+"""Train the content encoder and the converter on precomputed features (resumable, seeded).
+
+Two phases in one run, both on random 2.2 s segments of the training utterances (features from
+:mod:`vc_core.train.dataset`; held-out sentences are only used for validation):
+
+1. **content** - :class:`ContentEncoder` learns the top principal components of Whisper-base
+   states from a vocal-tract-warped, gain-jittered log-mel (so its output carries the words and
+   not the vocal tract).
+2. **converter** - with the encoder frozen, :class:`Converter` learns to rebuild the utterance's
+   own log-mel from the encoder's content, the utterance's F0 and energy, and its speaker's
+   d-vector (the speaker mean half of the time, the utterance's own the other half, so that a
+   d-vector from a new clip also works). Loss: L1 before and after the post-net plus L1 of the
+   time and frequency differences (keeps harmonics and onsets sharp).
+
+Checkpoints go to ``<work>/checkpoint.pt`` every ``--checkpoint-s`` seconds (atomic rename) and
+a run resumes from there; ``<work>/summary.json`` is written at the end.
+
+CLI: ``python -m vc_core.train.train --features .cache/features --work .cache/train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+from vc_core.train.dataset import INDEX
+from vc_core.train.models import (
+    CONTENT_DIM,
+    ContentEncoder,
+    Converter,
+    energy_of,
+    pitch_features,
+    warp_mel,
+)
+
+log = logging.getLogger(__name__)
+
+F32 = NDArray[np.float32]
+CHECKPOINT = "checkpoint.pt"
+SUMMARY = "summary.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    content_steps: int = 1500
+    converter_steps: int = 4000
+    batch: int = 16
+    segment_frames: int = 192  # 2.2 s
+    warmup_frames: int = 32  # context before the scored frames (the nets are causal)
+    lr: float = 2e-3
+    warp_range: tuple[float, float] = (0.84, 1.19)
+    gain_range_db: float = 8.0
+    seed: int = 1234
+    threads: int = 2
+    checkpoint_s: float = 120.0
+    validate_every: int = 250
+
+
+@dataclass
+class Utt:
+    id: str
+    speaker: str
+    mel: F32  # (N, 80)
+    teacher: F32  # (N, 64) Whisper principal components
+    f0: F32  # (N,)
+    dvector: F32  # (256,)
+    held_out: bool
+
+
+def fit_pca(states: list[F32], dims: int, seed: int) -> tuple[F32, F32, float]:
+    """(mean (512,), components (dims, 512), scale) from a random sample of frames."""
+    rng = np.random.default_rng(seed)
+    x = np.concatenate(states).astype(np.float64)
+    x = x[rng.choice(len(x), size=min(len(x), 60000), replace=False)]
+    mean = x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    comp = vt[:dims]
+    scale = float(np.std((x - mean) @ comp.T))
+    return mean.astype(np.float32), comp.astype(np.float32), scale
+
+
+def load_features(features: Path, seed: int) -> tuple[list[Utt], dict[str, Any]]:
+    index = json.loads((features / INDEX).read_text(encoding="utf-8"))
+    raw = []
+    for item in index["utterances"]:
+        d = np.load(features / f"{item['id']}.npz")
+        raw.append((item, d["mel"].astype(np.float32), d["whisper"], d["f0_hz"], d["dvector"]))
+    mean, comp, scale = fit_pca([w for it, _, w, _, _ in raw if not it["held_out"]], CONTENT_DIM, seed)
+    utts = [
+        Utt(
+            it["id"],
+            it["speaker"],
+            mel,
+            ((w.astype(np.float32) - mean) @ comp.T / scale).astype(np.float32),
+            f0.astype(np.float32),
+            dv.astype(np.float32),
+            bool(it["held_out"]),
+        )
+        for it, mel, w, f0, dv in raw
+    ]
+    speakers: dict[str, list[F32]] = {}
+    for u in utts:
+        if not u.held_out:
+            speakers.setdefault(u.speaker, []).append(u.dvector)
+    means = {k: _unit(np.mean(v, axis=0)) for k, v in speakers.items()}
+    extra = {"pca_mean": mean, "pca_components": comp, "pca_scale": scale, "speaker_dvectors": means}
+    return utts, extra
+
+
+def _unit(v: F32) -> F32:
+    out: F32 = (v / (np.linalg.norm(v) + 1e-9)).astype(np.float32)
+    return out
+
+
+class Batches:
+    """Random segments of ``warmup + segment + 1`` frames (the extra frame pays the look-ahead)."""
+
+    def __init__(self, utts: list[Utt], cfg: TrainConfig, speaker_dvectors: dict[str, F32], seed: int) -> None:
+        self.utts = [u for u in utts if len(u.mel) > 8]
+        self.cfg = cfg
+        self.spk = speaker_dvectors
+        self.rng = np.random.default_rng(seed)
+        w = np.array([len(u.mel) for u in self.utts], dtype=np.float64)
+        self.p = w / w.sum()
+
+    def draw(self) -> dict[str, Tensor]:
+        cfg, rng = self.cfg, self.rng
+        n = cfg.warmup_frames + cfg.segment_frames + 1
+        mel = np.full((cfg.batch, n, 80), math.log(1e-5), np.float32)
+        teacher = np.zeros((cfg.batch, n, CONTENT_DIM), np.float32)
+        f0 = np.zeros((cfg.batch, n), np.float32)
+        spk = np.zeros((cfg.batch, 256), np.float32)
+        mask = np.zeros((cfg.batch, n), np.float32)
+        for b in range(cfg.batch):
+            u = self.utts[int(rng.choice(len(self.utts), p=self.p))]
+            start = int(rng.integers(-cfg.warmup_frames, max(1, len(u.mel) - n // 2)))
+            lo, hi = max(0, start), min(len(u.mel), start + n)
+            dst = lo - start
+            mel[b, dst : dst + hi - lo] = u.mel[lo:hi]
+            teacher[b, dst : dst + hi - lo] = u.teacher[lo:hi]
+            f0[b, dst : dst + hi - lo] = u.f0[lo:hi]
+            mask[b, dst : dst + hi - lo] = 1.0
+            spk[b] = self.spk.get(u.speaker, u.dvector) if rng.random() < 0.5 else u.dvector
+        gain = rng.uniform(-1, 1, (cfg.batch, 1, 1)) * cfg.gain_range_db / 20.0 * math.log(10.0)
+        mel_t = torch.from_numpy(mel).transpose(1, 2) + torch.from_numpy(gain.astype(np.float32))
+        mel_t = torch.clamp(mel_t, min=math.log(1e-5))
+        warp = np.exp(rng.uniform(math.log(cfg.warp_range[0]), math.log(cfg.warp_range[1]), cfg.batch))
+        return {
+            "mel": mel_t,
+            "warped": warp_mel(mel_t, torch.from_numpy(warp.astype(np.float32))),
+            "teacher": torch.from_numpy(teacher).transpose(1, 2),
+            "f0": torch.from_numpy(f0),
+            "speaker": torch.from_numpy(spk),
+            "mask": torch.from_numpy(mask),
+        }
+
+
+def content_loss(enc: ContentEncoder, batch: dict[str, Tensor], warmup: int) -> Tensor:
+    out = enc(batch["warped"])[:, :, 1:]  # output t + 1 describes frame t
+    tgt = batch["teacher"][:, :, :-1]
+    m = batch["mask"][:, None, :-1]
+    m = m[:, :, warmup:]
+    return (((out - tgt)[:, :, warmup:] ** 2) * m).sum() / (m.sum() * CONTENT_DIM + 1e-9)
+
+
+def converter_loss(enc: ContentEncoder, conv: Converter, batch: dict[str, Tensor], warmup: int) -> Tensor:
+    with torch.no_grad():
+        content = enc(batch["warped"])[:, :, 1:]  # (B, 64, n - 1) aligned with frames 0..n-2
+    mel = batch["mel"][:, :, :-1]
+    bins, cont = pitch_features(batch["f0"][:, :-1])
+    coarse, fine = conv(content, bins, cont, energy_of(mel), batch["speaker"])
+    # converter output t + 1 describes frame t: score frames warmup .. n - 3
+    tgt = mel[:, :, warmup:-1]
+    m = batch["mask"][:, None, warmup:-2]
+    c, f = coarse[:, :, warmup + 1 :], fine[:, :, warmup + 1 :]
+    denom = m.sum() * 80 + 1e-9
+    l1 = ((c - tgt).abs() * m).sum() / denom + ((f - tgt).abs() * m).sum() / denom
+    dt = ((torch.diff(f, dim=2) - torch.diff(tgt, dim=2)).abs() * m[:, :, 1:]).sum() / denom
+    df = ((torch.diff(f, dim=1) - torch.diff(tgt, dim=1)).abs() * m).sum() / denom
+    return l1 + 0.5 * dt + 0.5 * df
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".part")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def train(
+    features: Path, work: Path, cfg: TrainConfig, progress: bool = True, stop_after: str | None = None
+) -> dict[str, Any]:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    work.mkdir(parents=True, exist_ok=True)
+    t_load = time.perf_counter()
+    utts, extra = load_features(features, cfg.seed)
+    log.info("loaded %d utterances in %.0f s", len(utts), time.perf_counter() - t_load)
+    train_utts = [u for u in utts if not u.held_out]
+    val_utts = [u for u in utts if u.held_out]
+    enc, conv = ContentEncoder(), Converter()
+    opt_e = torch.optim.AdamW(enc.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    opt_c = torch.optim.AdamW(conv.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    state: dict[str, Any] = {"phase": "content", "step": 0, "history": [], "seconds": 0.0}
+    ck = work / CHECKPOINT
+    if ck.exists():
+        saved = torch.load(ck, weights_only=False)
+        enc.load_state_dict(saved["encoder"])
+        conv.load_state_dict(saved["converter"])
+        opt_e.load_state_dict(saved["opt_encoder"])
+        opt_c.load_state_dict(saved["opt_converter"])
+        state = saved["state"]
+        torch.set_rng_state(saved["torch_rng"])
+        log.info("resumed at %s step %d", state["phase"], state["step"])
+    resume_seed = cfg.seed + state["step"] + 100_000 * (state["phase"] == "converter")
+    data = Batches(train_utts, cfg, extra["speaker_dvectors"], resume_seed)
+    val = Batches(val_utts, cfg, extra["speaker_dvectors"], cfg.seed + 7)
+    val_batches = [val.draw() for _ in range(4)]
+
+    def checkpoint() -> None:
+        _save(
+            ck,
+            {
+                "encoder": enc.state_dict(),
+                "converter": conv.state_dict(),
+                "opt_encoder": opt_e.state_dict(),
+                "opt_converter": opt_c.state_dict(),
+                "state": state,
+                "torch_rng": torch.get_rng_state(),
+                "config": asdict(cfg),
+                **extra,
+            },
+        )
+
+    for phase, steps in (("content", cfg.content_steps), ("converter", cfg.converter_steps)):
+        if phase == "content" and state["phase"] == "converter":
+            continue
+        if state["phase"] != phase:
+            state["phase"], state["step"] = phase, 0
+        opt = opt_e if phase == "content" else opt_c
+        net = enc if phase == "content" else conv
+        enc.train(phase == "content")
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s, n=steps: 0.5 * (1 + math.cos(math.pi * min(s, n) / n)))
+        for _ in range(state["step"]):
+            sched.step()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=steps, initial=state["step"], desc=phase, unit="step")
+        last_ck = time.perf_counter()
+        t_phase = time.perf_counter()
+        while state["step"] < steps:
+            batch = data.draw()
+            net.train()
+            loss = (
+                content_loss(enc, batch, cfg.warmup_frames)
+                if phase == "content"
+                else converter_loss(enc, conv, batch, cfg.warmup_frames)
+            )
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            state["step"] += 1
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+                bar.update(1)
+            if state["step"] % cfg.validate_every == 0 or state["step"] == steps:
+                net.eval()
+                with torch.no_grad():
+                    fn = content_loss if phase == "content" else None
+                    vl = [
+                        float(fn(enc, b, cfg.warmup_frames))
+                        if fn
+                        else float(converter_loss(enc, conv, b, cfg.warmup_frames))
+                        for b in val_batches
+                    ]
+                tl, v = float(loss.detach()), float(np.mean(vl))
+                state["history"].append({"phase": phase, "step": state["step"], "train_loss": tl, "val_loss": v})
+                log.info("%s step %d: train %.4f, val %.4f", phase, state["step"], tl, v)
+            now = time.perf_counter()
+            if now - last_ck > cfg.checkpoint_s:
+                state["seconds"] += now - t_phase
+                t_phase = now
+                checkpoint()
+                last_ck = now
+        state["seconds"] += time.perf_counter() - t_phase
+        if bar is not None:
+            bar.close()
+        checkpoint()
+        if phase == stop_after:
+            return {"stopped_after": phase, "history": state["history"], "train_seconds": state["seconds"]}
+    state["phase"] = "done"
+    checkpoint()
+    summary = {
+        "config": asdict(cfg),
+        "train_utterances": len(train_utts),
+        "val_utterances": len(val_utts),
+        "speakers": len(extra["speaker_dvectors"]),
+        "encoder_params": sum(p.numel() for p in enc.parameters()),
+        "converter_params": sum(p.numel() for p in conv.parameters()),
+        "train_seconds": round(state["seconds"], 1),
+        "history": state["history"],
+    }
+    tmp = work / (SUMMARY + ".part")
+    tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    tmp.replace(work / SUMMARY)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vc_core.train.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--features", type=Path, default=Path(".cache/features"))
+    ap.add_argument("--work", type=Path, default=Path(".cache/train"))
+    ap.add_argument("--content-steps", type=int, default=TrainConfig.content_steps)
+    ap.add_argument("--converter-steps", type=int, default=TrainConfig.converter_steps)
+    ap.add_argument("--batch", type=int, default=TrainConfig.batch)
+    ap.add_argument("--threads", type=int, default=TrainConfig.threads)
+    ap.add_argument("--seed", type=int, default=TrainConfig.seed)
+    ap.add_argument("--stop-after", choices=["content"], help="end the run after this phase (resume later)")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = TrainConfig(
+        content_steps=args.content_steps,
+        converter_steps=args.converter_steps,
+        batch=args.batch,
+        threads=args.threads,
+        seed=args.seed,
+    )
+    s = train(args.features, args.work, cfg, progress=not args.no_progress, stop_after=args.stop_after)
+    if "stopped_after" in s:
+        print(f"stopped after the {s['stopped_after']} phase; run again to resume")
+        return 0
+    last = {h["phase"]: h for h in s["history"]}
+    print(
+        f"trained in {s['train_seconds']:.0f} s: content val {last['content']['val_loss']:.4f}, "
+        f"converter val {last['converter']['val_loss']:.4f}; checkpoint in {args.work / CHECKPOINT}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
