@@ -28,6 +28,7 @@ class App:
     vmic: object
     convert: object
     settings: object
+    voice_clip: object = None
 
 
 def build(
@@ -44,6 +45,7 @@ def build(
     from app.viewmodels.library import LibraryViewModel
     from app.viewmodels.live import Controls, LiveViewModel
     from app.viewmodels.virtual_mic import VirtualMicViewModel
+    from app.viewmodels.voice_clip import VoiceClipViewModel
     from app.views.main_window import MainWindow
     from vc_core.voices.library import VoiceLibrary, shipped_models_dir, user_voices_dir
 
@@ -55,18 +57,19 @@ def build(
     live = LiveViewModel(library_vm, devices)
     vmic = VirtualMicViewModel(vmic_state)
     convert = ConvertViewModel(lib)
+    voice_clip = VoiceClipViewModel(library_vm, devices, live_input=live.input_in_use)
     library_vm.refresh()
     if settings["voice"] in library_vm.names():
         library_vm.select(settings["voice"])
     live.set_controls(Controls.from_dict(settings["controls"]))
     live.preset = settings["latency_preset"]
-    window = MainWindow(devices, library_vm, live, vmic, convert, settings)
+    window = MainWindow(devices, library_vm, live, vmic, convert, voice_clip, settings)
     if scan_devices:
         wanted = {r: (d["name"], d["host_api"]) if d else None for r, d in settings["devices"].items()}
         devices.refresh(rescan=False, wanted=wanted)
         vmic.refresh()
     window.restore_state()
-    return App(window, devices, library_vm, live, vmic, convert, settings)
+    return App(window, devices, library_vm, live, vmic, convert, settings, voice_clip)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

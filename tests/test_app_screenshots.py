@@ -49,3 +49,48 @@ def test_file_dialog_screenshot(qtbot, qapp, tmp_path: Path) -> None:  # type: i
     qtbot.wait(50)
     SHOTS.mkdir(parents=True, exist_ok=True)
     assert dlg.grab().save(str(SHOTS / "file_dialog.png"))
+
+
+def test_voice_from_clip_screenshot(qtbot, qapp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The main window's button opens the dialog; a dropped clip becomes a voice and its card appears."""
+    from app.views import theme
+
+    theme.apply(qapp)
+    a = build(settings_path=tmp_path / "s.json", user_voices=tmp_path / "voices", scan_devices=False)
+    qtbot.addWidget(a.window)
+    w = a.window
+    assert w.new_voice_btn.isEnabled()
+    w.new_voice_btn.click()
+    dlg = w._voice_clip_dialog
+    assert dlg is not None and dlg.isVisible()
+    dlg.resize(980, 820)
+    from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PyQt6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(librivox_clip()))])
+    drop = QDropEvent(
+        QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
+    with qtbot.waitSignal(a.voice_clip.clipChanged, timeout=30000):
+        dlg.dropEvent(drop)  # drag and drop picks the clip
+    assert dlg.name_edit.text() == "sense-and-sensibility-01-austen-64kb"
+    dlg.name_edit.clear()
+    qtbot.keyClicks(dlg.name_edit, "Austen")  # checked as it is typed
+    assert not dlg.create_btn.isEnabled() and "lower-case" in dlg.name_check.text()
+    dlg.name_edit.clear()
+    qtbot.keyClicks(dlg.name_edit, "austen-reader")
+    assert dlg.create_btn.isEnabled() and dlg.name_check.text().startswith("✓")
+    qtbot.keyClicks(dlg.display_edit, "Austen reader")
+    assert not dlg.record_btn.isEnabled()  # no microphone in this test
+    with qtbot.waitSignal(a.voice_clip.created, timeout=120000):
+        dlg.create_btn.click()
+    assert dlg.result.isVisible() and "Austen reader" in dlg.result_title.text()
+    assert dlg.r_used.value.text() == "7.1 s" and dlg.r_f0.value.text().endswith("Hz")
+    assert "austen-reader" in w.cards  # the library view-model was refreshed: the card is in the main window
+    w.banner.hide()
+    qtbot.wait(50)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert dlg.grab().save(str(SHOTS / "voice_from_clip.png"))
+    dlg.use_btn.click()
+    assert a.library.selected == "austen-reader" and not dlg.isVisible()

@@ -1,4 +1,5 @@
-"""Voice library: cards for every bundle (shipped, then the user's) and importing a bundle.
+"""Voice library: cards for every bundle (shipped, then the user's), importing a bundle, and listing
+a voice made from a clip (:mod:`app.viewmodels.voice_clip`) once it is written.
 
 Import copies a bundle folder or zip into the user voices dir only after it verifies (manifest,
 every file's sha256, a kind this build can load) and its name is not taken; the copy is made
@@ -25,10 +26,6 @@ log = logging.getLogger(__name__)
 
 SAMPLE_CLIP = Path(__file__).resolve().parents[2] / "assets" / "speech_librivox.flac"
 SAMPLE_SECONDS = 4.0
-NEW_VOICE_FROM_CLIP_TOOLTIP = (
-    "New voice from a reference clip needs the model voices (issue 4: speaker-embedding voices). "
-    "This build has effect presets only."
-)
 
 
 @dataclass(frozen=True)
@@ -156,10 +153,15 @@ class LibraryViewModel(QObject):
         )
 
     def _imported(self, name: object) -> None:
+        self.voice_added(str(name))
+        self.imported.emit(str(name))
+
+    def voice_added(self, name: str) -> None:
+        """A bundle was written into the user voices dir (import, new voice from a clip): list it."""
         if self.user_dir not in self.library.roots:
             self.library.roots.append(self.user_dir)
         self.refresh()
-        self.imported.emit(str(name))
+        log.info("library: voice %s added (%d voices)", name, len(self.cards))
 
     def make_sample(self, name: str) -> None:
         """Convert a few seconds of the bundled speech clip with voice ``name`` (worker); emits sampleReady."""

@@ -156,6 +156,15 @@ class LiveViewModel(QObject):
     def live(self) -> bool:
         return self.state == "live"
 
+    def input_in_use(self) -> DeviceInfo | None:
+        """The input device the live session has (or is about to have) open; None when stopped."""
+        if self.state == "stopped":
+            return None
+        s = self.session
+        if s is not None and s.device is not None:
+            return s.device.input_device
+        return self.devices.selected("input")  # starting: the stream is being opened on it
+
     def toggle(self) -> None:
         if self.state == "stopped":
             self.start()

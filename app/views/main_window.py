@@ -34,9 +34,10 @@ from PyQt6.QtWidgets import (
 from app.settings import Settings
 from app.viewmodels.convert import ConvertViewModel
 from app.viewmodels.devices import DevicesViewModel
-from app.viewmodels.library import NEW_VOICE_FROM_CLIP_TOOLTIP, LibraryViewModel
+from app.viewmodels.library import LibraryViewModel
 from app.viewmodels.live import PRESETS, Calibration, Controls, LiveViewModel
 from app.viewmodels.virtual_mic import VirtualMicViewModel
+from app.viewmodels.voice_clip import VoiceClipViewModel
 from app.views.controls import Readout, ValueSlider, panel
 from app.views.widgets import Banner, LevelMeter, ScrollingPlot, VoiceCard, repolish
 from vc_core.engine.live import EngineStats
@@ -46,6 +47,7 @@ SHORTCUTS = [
     ("Space", "Start / stop the live voice"),
     ("P", "Passthrough on / off (hear your own voice, unconverted)"),
     ("1 – 9", "Switch to the first nine voices (crossfades while live)"),
+    ("Ctrl+N", "New voice from a clip (5–30 s of someone speaking)…"),
     ("Ctrl+O", "Convert files…"),
     ("Ctrl+I", "Import a voice bundle…"),
     ("F1", "This list"),
@@ -90,14 +92,17 @@ class MainWindow(QMainWindow):
         live: LiveViewModel,
         vmic: VirtualMicViewModel,
         convert: ConvertViewModel,
+        voice_clip: VoiceClipViewModel,
         settings: Settings,
     ) -> None:
         super().__init__()
         self.devices, self.library, self.live, self.vmic, self.convert = devices, library, live, vmic, convert
+        self.voice_clip = voice_clip
         self.settings = settings
         self.cards: dict[str, VoiceCard] = {}
         self._confirmed_outputs: set[tuple[str, str]] = set()
         self._convert_dialog: QDialog | None = None
+        self._voice_clip_dialog: QDialog | None = None
         self._shown_engine_error = ""
         self.setWindowTitle("voicechanger")
         self.setMinimumSize(1080, 720)
@@ -185,15 +190,12 @@ class MainWindow(QMainWindow):
         top.addWidget(t)
         top.addStretch(1)
         self.new_voice_btn = QPushButton("+  New voice from clip…")
-        self.new_voice_btn.setEnabled(False)
-        self.new_voice_btn.setToolTip(NEW_VOICE_FROM_CLIP_TOOLTIP)
+        self.new_voice_btn.setToolTip("Make a voice from 5–30 s of someone speaking: a file or a recording (Ctrl+N)")
         self.import_btn = QPushButton("Import bundle…")
         self.convert_btn = QPushButton("Convert files…")
         for b in (self.new_voice_btn, self.import_btn, self.convert_btn):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             top.addWidget(b)
-        # a disabled button shows no tooltip: wrap it so the reason is still discoverable
-        self.new_voice_btn.setAttribute(Qt.WidgetAttribute.WA_AlwaysShowToolTips, True)
         vl.addLayout(top)
         self.cards_host = QWidget()
         self.cards_grid = QGridLayout(self.cards_host)
@@ -353,6 +355,10 @@ class MainWindow(QMainWindow):
     def _menus(self) -> None:
         mb = self.menuBar()
         fm = mb.addMenu("&File")
+        a = QAction("&New voice from clip…", self)
+        a.setShortcut(QKeySequence("Ctrl+N"))
+        a.triggered.connect(self.open_voice_clip_dialog)
+        fm.addAction(a)
         a = QAction("&Convert files…", self)
         a.setShortcut(QKeySequence("Ctrl+O"))
         a.triggered.connect(self.open_convert_dialog)
@@ -392,6 +398,10 @@ class MainWindow(QMainWindow):
         d.selectionChanged.connect(lambda _r: self._update_card_play())
         lib.imported.connect(lambda n: self.banner.show_message(f"voice {n!r} imported and verified", "info"))
         self.import_btn.clicked.connect(self._import)
+        self.new_voice_btn.clicked.connect(self.open_voice_clip_dialog)
+        self.voice_clip.created.connect(
+            lambda v: self.banner.show_message(f"voice {v.name!r} made from {v.clip.name}: it is in the list", "info")
+        )
         self.convert_btn.clicked.connect(self.open_convert_dialog)
         live.stateChanged.connect(self._on_state)
         live.stats.connect(self._on_stats)
@@ -651,6 +661,18 @@ class MainWindow(QMainWindow):
         self._convert_dialog.raise_()
         return self._convert_dialog
 
+    def open_voice_clip_dialog(self) -> QDialog:
+        from app.views.voice_clip_dialog import VoiceClipDialog
+
+        if self._voice_clip_dialog is None:
+            self._voice_clip_dialog = VoiceClipDialog(self.voice_clip, self.library, self)
+        dlg = self._voice_clip_dialog
+        assert isinstance(dlg, VoiceClipDialog)
+        dlg.prepare()
+        dlg.show()
+        dlg.raise_()
+        return dlg
+
     # ------------------------------------------------------------------ settings
 
     def restore_state(self) -> None:
@@ -679,5 +701,6 @@ class MainWindow(QMainWindow):
         self.convert.wait()
         self.library.wait()
         self.vmic.wait()
+        self.voice_clip.shutdown()
         if e is not None:
             e.accept()

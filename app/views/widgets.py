@@ -7,7 +7,17 @@ from collections import deque
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
-from PyQt6.QtGui import QColor, QImage, QLinearGradient, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen
+from PyQt6.QtGui import (
+    QColor,
+    QImage,
+    QLinearGradient,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+)
 from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from app.views import theme
@@ -267,6 +277,32 @@ class Banner(QFrame):
         self.show()
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that elides its text (middle by default) to the width it is given."""
+
+    def __init__(self, text: str = "", mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
+        super().__init__()
+        self._full = ""
+        self._mode = mode
+        self.setMinimumWidth(60)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str | None) -> None:
+        self._full = text or ""
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, e: QResizeEvent | None) -> None:
+        super().resizeEvent(e)
+        self._elide()
+
+    def _elide(self) -> None:
+        super().setText(self.fontMetrics().elidedText(self._full, self._mode, max(0, self.width())))
+
+
 def repolish(w: QWidget) -> None:
     w.style().unpolish(w)
     w.style().polish(w)
@@ -316,7 +352,7 @@ class VoiceCard(QFrame):
         tags.setSpacing(6)
         texts = [card.kind] if card.error else [card.kind, f"{card.latency_ms:.0f} ms", card.licence]
         if card.user:
-            texts.append("imported")
+            texts.append("yours")
         for t in texts:
             lab = QLabel(t)
             lab.setObjectName("tag")
