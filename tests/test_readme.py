@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -26,10 +27,11 @@ def test_readme_cli_examples_run(tmp_path: Path) -> None:
     shutil.copytree(REPO / "assets", work / "assets")
     (work / "out").mkdir()
     vc = str(Path(sys.executable).parent / "vc")
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}  # `vc new-voice` writes the user's voices
     examples = readme_examples()
     assert len(examples) >= 5
     for line in examples:
         argv = shlex.split(line)
-        r = subprocess.run([vc, *argv[1:]], cwd=work, capture_output=True, text=True, timeout=300)
+        r = subprocess.run([vc, *argv[1:]], cwd=work, capture_output=True, text=True, timeout=300, env=env)
         assert r.returncode == 0, f"{line}\n{r.stderr}"
     assert (work / "out" / "deep.wav").is_file() and (work / "out" / "batch").is_dir()

@@ -43,16 +43,17 @@ class LibraryVoice:
     display_name: str
     speaker: str  # corpus speaker id
     description: str
+    source_licence: str  # of the packaged voice whose synthetic speech defines the target
 
 
 LIBRARY: tuple[LibraryVoice, ...] = (
-    LibraryVoice("joe", "Joe", "piper-joe", "Adult male, US English, calm (trained on piper 'joe')"),
-    LibraryVoice("heart", "Heart", "hibari-heart", "Adult female, US English, bright (trained on hibari)"),
-    LibraryVoice("kumo", "Kumo", "kokoro-kumo", "Adult male, soft (trained on Kokoro jm_kumo)"),
-    LibraryVoice("alpha", "Alpha", "kokoro-alpha", "Adult female, clear (trained on Kokoro jf_alpha)"),
-    LibraryVoice("nezumi", "Nezumi", "kokoro-nezumi", "Young female, light (trained on Kokoro jf_nezumi)"),
-    LibraryVoice("slt", "Sally", "festival-slt", "Adult female, US English (trained on festival slt HTS)"),
-    LibraryVoice("ked", "Ked", "festival-ked", "Adult male, low (trained on festival ked)"),
+    LibraryVoice("joe", "Joe", "piper-joe", "Adult male, US English, calm (trained on piper 'joe')", "MIT (CC0 data)"),
+    LibraryVoice("heart", "Heart", "hibari-heart", "Adult female, US English, bright (hibari)", "Apache-2.0"),
+    LibraryVoice("kumo", "Kumo", "kokoro-kumo", "Adult male, soft (trained on Kokoro jm_kumo)", "Apache-2.0"),
+    LibraryVoice("alpha", "Alpha", "kokoro-alpha", "Adult female, clear (trained on Kokoro jf_alpha)", "Apache-2.0"),
+    LibraryVoice("nezumi", "Nezumi", "kokoro-nezumi", "Young female, light (Kokoro jf_nezumi)", "Apache-2.0"),
+    LibraryVoice("slt", "Sally", "festival-slt", "Adult female, US English (trained on festival slt HTS)", "BSD-like"),
+    LibraryVoice("ked", "Ked", "festival-ked", "Adult male, low (trained on festival ked diphones)", "BSD-like"),
 )
 
 SOURCE_LICENCES = {
@@ -299,7 +300,16 @@ def main(argv: list[str] | None = None) -> int:
         kind = v.speaker.split("-")[0]
         prov = f"Speaker embedding: mean d-vector of {v.speaker}'s training utterances; {SOURCE_LICENCES.get(kind, '')}"
         f0 = speaker_f0_median(args.features, v.speaker)
-        write_voice_bundle(args.models / v.name, v.name, v.display_name, v.description, dvecs[v.speaker], f0, prov)
+        write_voice_bundle(
+            args.models / v.name,
+            v.name,
+            v.display_name,
+            v.description,
+            dvecs[v.speaker],
+            f0,
+            prov,
+            licence=f"MIT; target voice from {v.speaker}: {v.source_licence}",
+        )
         print(f"voice {v.name}: {v.speaker}, F0 median {f0:.1f} Hz")
     refs = write_references(args.features, args.references)
     print(f"held-out reference clips: {', '.join(str(p) for p in refs)}")

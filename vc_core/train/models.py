@@ -140,6 +140,50 @@ def pitch_features(f0_hz: Tensor) -> tuple[Tensor, Tensor]:
     return bins, torch.stack([lf0n, voiced.float()], dim=1)
 
 
+HARMONIC_MAX_HZ = 4000  # above this the mel bands are wider than the harmonic spacing of speech
+HARMONICS = 80  # enough for F0 >= 50 Hz up to HARMONIC_MAX_HZ
+
+
+def sinusoid_mel_response() -> Tensor:
+    """(HARMONIC_MAX_HZ + 1, 80): the vocoder mel of a unit sinusoid at 0, 1, 2 ... Hz (Hann 1024)."""
+    import numpy as np
+
+    from vc_core.dsp.mel import VOCODER_FMAX_HZ, VOCODER_N_FFT, VOCODER_RATE_HZ, mel_filterbank
+
+    n = np.arange(VOCODER_N_FFT)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / VOCODER_N_FFT)
+    freqs = np.arange(HARMONIC_MAX_HZ + 1, dtype=np.float64)
+    x = np.cos(2 * np.pi * freqs[:, None] * n[None, :] / VOCODER_RATE_HZ) * window
+    mag = np.abs(np.fft.rfft(x, axis=1))
+    fb = mel_filterbank(VOCODER_RATE_HZ, VOCODER_N_FFT, N_MELS, 0.0, VOCODER_FMAX_HZ).astype(np.float64)
+    return torch.from_numpy((mag @ fb.T).astype(np.float32))
+
+
+class HarmonicTemplate(nn.Module):
+    """F0-aware conditioning: the log-mel an ideal harmonic series at the target F0 would give.
+
+    ``pitch_cont`` (B, 2, N) (normalised log-F0, voiced) -> (B, 80, N): peaks where the harmonics
+    fall in the low mel bands (flat envelope, per-frame maximum 0; unvoiced frames are flat). The
+    converter adds it, band by band, to its output, so harmonics stay sharp even for low voices.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("response", sinusoid_mel_response())
+        self.register_buffer("orders", torch.arange(1, HARMONICS + 1, dtype=torch.float32))
+
+    def forward(self, pitch_cont: Tensor) -> Tensor:
+        voiced = pitch_cont[:, 1]
+        f0 = torch.exp(pitch_cont[:, 0] * LF0_SCALE + LF0_CENTRE) * voiced  # (B, N), 0 when unvoiced
+        h = f0.unsqueeze(2) * self.orders  # (B, N, K) harmonic frequencies
+        valid = ((h > 0) & (h <= HARMONIC_MAX_HZ)).float().unsqueeze(3)
+        idx = torch.clamp(torch.round(h), 0, HARMONIC_MAX_HZ).long()
+        mel = (self.response[idx] * valid).sum(dim=2)  # (B, N, 80)
+        logmel = torch.log(mel + 1e-2)
+        logmel = logmel - logmel.amax(dim=2, keepdim=True)
+        return logmel.transpose(1, 2)
+
+
 class Converter(_Stack):
     lookahead_frames = 1
 
@@ -152,7 +196,9 @@ class Converter(_Stack):
     ) -> None:
         super().__init__()
         self.pitch_emb = nn.Embedding(PITCH_BINS, pitch_dim)
-        self.inp = CausalConv(CONTENT_DIM + pitch_dim + 3, channels, 3)
+        self.harmonics = HarmonicTemplate()
+        self.harmonic_gain = nn.Parameter(torch.zeros(N_MELS, 1))  # per band; learned from 0
+        self.inp = CausalConv(CONTENT_DIM + pitch_dim + 3 + N_MELS, channels, 3)
         self.blocks = nn.ModuleList([Block(channels, 3, d, SPEAKER_DIM) for d in dilations])
         self.out = nn.Conv1d(channels, N_MELS, 1)
         self.post = nn.ModuleList(
@@ -163,17 +209,21 @@ class Converter(_Stack):
             ]
         )
 
-    def _input(self, content: Tensor, pitch_bin: Tensor, pitch_cont: Tensor, energy: Tensor) -> Tensor:
-        return torch.cat([content, self.pitch_emb(pitch_bin).transpose(1, 2), pitch_cont, energy], dim=1)
+    def _input(self, content: Tensor, pitch_bin: Tensor, pitch_cont: Tensor, energy: Tensor) -> tuple[Tensor, Tensor]:
+        """(network input, harmonic template)."""
+        template = self.harmonics(pitch_cont)
+        x = torch.cat([content, self.pitch_emb(pitch_bin).transpose(1, 2), pitch_cont, energy, template / 4.0], dim=1)
+        return x, template
 
     def forward(
         self, content: Tensor, pitch_bin: Tensor, pitch_cont: Tensor, energy: Tensor, speaker: Tensor
     ) -> tuple[Tensor, Tensor]:
         """-> (mel before the post-net, mel after), both (B, 80, N) in the vocoder's log-mel units."""
-        h = self.inp(self._input(content, pitch_bin, pitch_cont, energy))
+        x, template = self._input(content, pitch_bin, pitch_cont, energy)
+        h = self.inp(x)
         for b in self.blocks:
             h = b(h, speaker)
-        coarse = self.out(h) * MEL_SCALE - MEL_SHIFT
+        coarse = self.out(h) * MEL_SCALE - MEL_SHIFT + self.harmonic_gain * template
         p = coarse
         for i, conv in enumerate(self.post):
             p = conv(p)
@@ -185,14 +235,15 @@ class Converter(_Stack):
         self, content: Tensor, pitch_bin: Tensor, pitch_cont: Tensor, energy: Tensor, speaker: Tensor, *caches: Tensor
     ) -> tuple[Tensor, ...]:
         new: list[Tensor] = []
-        h, c = self.inp.step(self._input(content, pitch_bin, pitch_cont, energy), caches[0])
+        x, template = self._input(content, pitch_bin, pitch_cont, energy)
+        h, c = self.inp.step(x, caches[0])
         new.append(c)
         k = 1
         for b in self.blocks:
             h, c = b.step(h, caches[k], speaker)
             new.append(c)
             k += 1
-        coarse = self.out(h) * MEL_SCALE - MEL_SHIFT
+        coarse = self.out(h) * MEL_SCALE - MEL_SHIFT + self.harmonic_gain * template
         p = coarse
         for i, conv in enumerate(self.post):
             p, c = conv.step(p, caches[k])

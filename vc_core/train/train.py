@@ -192,6 +192,29 @@ def converter_loss(enc: ContentEncoder, conv: Converter, batch: dict[str, Tensor
     return l1 + 0.5 * dt + 0.5 * df
 
 
+def load_compatible(net: torch.nn.Module, saved: dict[str, Tensor]) -> bool:
+    """Load ``saved`` into ``net``; parameters that grew input channels keep the old ones and start
+    the new ones at zero, new parameters keep their initial values. Returns True if all matched."""
+    own = net.state_dict()
+    exact = True
+    for name, value in saved.items():
+        if name not in own:
+            exact = False
+            continue
+        target = own[name]
+        if target.shape == value.shape:
+            target.copy_(value)
+        elif (
+            target.dim() == value.dim() == 3 and target.shape[0] == value.shape[0] and target.shape[2] == value.shape[2]
+        ):
+            target.zero_()
+            target[:, : value.shape[1]] = value
+            exact = False
+        else:
+            raise ValueError(f"checkpoint parameter {name}: shape {tuple(value.shape)} vs {tuple(target.shape)}")
+    return exact and set(own) == set(saved)
+
+
 def _save(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".part")
     torch.save(state, tmp)
@@ -217,9 +240,11 @@ def train(
     if ck.exists():
         saved = torch.load(ck, weights_only=False)
         enc.load_state_dict(saved["encoder"])
-        conv.load_state_dict(saved["converter"])
         opt_e.load_state_dict(saved["opt_encoder"])
-        opt_c.load_state_dict(saved["opt_converter"])
+        if load_compatible(conv, saved["converter"]):
+            opt_c.load_state_dict(saved["opt_converter"])
+        else:
+            log.warning("converter architecture grew since the checkpoint: warm start, fresh optimiser state")
         state = saved["state"]
         torch.set_rng_state(saved["torch_rng"])
         log.info("resumed at %s step %d", state["phase"], state["step"])
