@@ -31,7 +31,9 @@ demo: $(STAMP)
 	$(BIN)/vc voices
 	$(BIN)/vc convert assets/speech_librivox.flac out/demo_deep.wav --voice deep --overwrite
 	$(BIN)/vc simulate assets/speech_librivox.flac out/demo_live_deep.wav --voice deep --overwrite
-	@echo "demo output: $(CURDIR)/out/demo_deep.wav (offline) and out/demo_live_deep.wav (live engine)"
+	$(BIN)/vc convert assets/speech_librivox.flac out/demo_heart.wav --voice heart --overwrite
+	@echo "demo output: $(CURDIR)/out/demo_deep.wav (offline), out/demo_live_deep.wav (live engine)"
+	@echo "             and out/demo_heart.wav (neural voice 'heart')"
 
 ## test: the whole suite, headless
 test: $(STAMP)

@@ -33,7 +33,7 @@ def _neural_names() -> list[str]:
 def speech22() -> np.ndarray:
     wav, rate = sf.read(librivox_clip(), dtype="float32")
     g = np.gcd(rate, VOCODER_RATE_HZ)
-    return resample_poly(wav, VOCODER_RATE_HZ // g, rate // g).astype(np.float32)[: 3 * VOCODER_RATE_HZ]
+    return resample_poly(wav, VOCODER_RATE_HZ // g, rate // g).astype(np.float32)[: 2 * VOCODER_RATE_HZ]
 
 
 @pytest.fixture(scope="module")

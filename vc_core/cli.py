@@ -277,6 +277,12 @@ def cmd_voices(a: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
+def cmd_eval(a: argparse.Namespace) -> int:
+    from vc_core.eval.cli import run_eval
+
+    return run_eval(a)
+
+
 def cmd_new_voice(a: argparse.Namespace) -> int:
     from vc_core.neural.clip import voice_from_clip
     from vc_core.voices.library import shipped_models_dir, user_voices_dir
@@ -467,7 +473,7 @@ COMMANDS = {
     "bench": cmd_bench,
     "voices": cmd_voices,
     "new-voice": cmd_new_voice,
-    "eval": lambda a: __import__("vc_core.eval.cli", fromlist=["run_eval"]).run_eval(a),
+    "eval": cmd_eval,
 }
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from vc_core.config import VoiceParams
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_LOOKAHEAD, VOCODER_PAD_LEFT, VOCODER_RATE_HZ, VocoderMel
 from vc_core.dsp.pitch import min_frame_samples, yin_frames
 from vc_core.errors import ModelBundleError
+from vc_core.pipeline import StageTiming
 from vc_core.stream import Audio, as_audio
 from vc_core.voices.bundle import Manifest, read_manifest
 
@@ -224,6 +226,7 @@ class NeuralStage:
     rate_in_hz = VOCODER_RATE_HZ
     rate_out_hz = VOCODER_RATE_HZ
     hop_samples = VOCODER_HOP
+    STEPS = ("analysis", "content_encoder", "converter", "vocoder")  # timed separately
 
     def __init__(self, base: NeuralBase, target: SpeakerTarget, params: VoiceParams) -> None:
         from vc_core.vocoder import StreamingVocoder
@@ -235,6 +238,8 @@ class NeuralStage:
         self._speaker = target.dvector.reshape(1, SPEAKER_DIM).astype(np.float32)
         self._params = params
         self._delay = base.encoder_lookahead + base.converter_lookahead
+        self._seconds = [0.0] * len(self.STEPS)
+        self._audio_s = 0.0
         self.reset()
 
     @property
@@ -257,6 +262,15 @@ class NeuralStage:
         self._src_lf0_mean = 0.0
         self._src_voiced = 0
         self._vocoder.reset()
+
+    def timing(self) -> StageTiming:
+        """Seconds spent per step since the stage was built, and seconds of audio pushed."""
+        return StageTiming(self.STEPS, tuple(self._seconds), self._audio_s)
+
+    def _tick(self, step: int, t0: float) -> float:
+        now = time.perf_counter()
+        self._seconds[step] += now - t0
+        return now
 
     # -- analysis -------------------------------------------------------------------------
 
@@ -297,7 +311,9 @@ class NeuralStage:
         if n == 0:
             return np.zeros((0, N_MELS), np.float32)
         base = self._base
+        t0 = time.perf_counter()
         content, self._enc_caches = base.encoder.run({"mel": np.ascontiguousarray(mel.T[None])}, self._enc_caches)
+        t0 = self._tick(1, t0)
         bins, cont = pitch_features(self._map_f0(f0))
         feats = np.concatenate([cont, energy_of(mel)[None], bins[None].astype(np.float32)]).T  # (n, 4)
         self._feat_queue = np.concatenate([self._feat_queue, feats])
@@ -317,6 +333,7 @@ class NeuralStage:
             "speaker": self._speaker,
         }
         out, self._conv_caches = base.converter.run(feeds, self._conv_caches)
+        self._tick(2, t0)
         skip = max(0, base.converter_lookahead - self._conv_frames)
         self._conv_frames += m
         frames: F32 = np.ascontiguousarray(out[0, :, skip:].T)
@@ -328,9 +345,16 @@ class NeuralStage:
 
     def push(self, x: Audio) -> Audio:
         self._pushed += len(x)
+        self._audio_s += len(x) / VOCODER_RATE_HZ
+        t0 = time.perf_counter()
         self._buf = np.concatenate([self._buf, as_audio(x)])
         mel, f0 = self._analyse()
-        return self._emit(self._vocoder.push(self._convert(mel, f0)))
+        self._tick(0, t0)
+        frames = self._convert(mel, f0)
+        t0 = time.perf_counter()
+        wav = self._vocoder.push(frames)
+        self._tick(3, t0)
+        return self._emit(wav)
 
     def flush(self) -> Audio:
         """Complete the stream as if silence followed: every input sample gets its output sample."""

@@ -97,14 +97,14 @@ def build_features(corpora: list[Path], out: Path, cache_dir: Path, progress: bo
                 wav = resample(wav, int(rate), VOCODER_RATE_HZ)
             m = mel(wav)
             w16 = resample(wav, VOCODER_RATE_HZ, RATE_16K)
-            feats = {
-                "mel": m.astype(np.float16),
-                "whisper": whisper_on_frames(whisper.encode(w16), len(m)).astype(np.float16),
-                "f0_hz": frame_f0(wav),
-                "dvector": dvec.embed(w16, RATE_16K),
-            }
             tmp = out / f"{uid}.part.npz"
-            np.savez(tmp, **feats)
+            np.savez(
+                tmp,
+                mel=m.astype(np.float16),
+                whisper=whisper_on_frames(whisper.encode(w16), len(m)).astype(np.float16),
+                f0_hz=frame_f0(wav),
+                dvector=dvec.embed(w16, RATE_16K),
+            )
             tmp.replace(path)
         items.append(
             {

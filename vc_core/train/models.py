@@ -21,6 +21,7 @@ previous caches and returns n output frames plus the new caches.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -99,6 +100,9 @@ class _Stack(nn.Module):
     def zero_caches(self, batch: int = 1) -> list[Tensor]:
         return [torch.zeros(batch, c.c_in, c.cache_frames) for c in self.causal_convs()]
 
+    def _blocks(self) -> list[Block]:
+        return [m for m in self.modules() if isinstance(m, Block)]  # in registration order
+
     @property
     def receptive_field_frames(self) -> int:
         return 1 + sum(c.cache_frames for c in self.causal_convs())
@@ -124,7 +128,7 @@ class ContentEncoder(_Stack):
         new: list[Tensor] = []
         h, c = self.inp.step((mel + MEL_SHIFT) / MEL_SCALE, caches[0])
         new.append(c)
-        for i, b in enumerate(self.blocks):
+        for i, b in enumerate(self._blocks()):
             h, c = b.step(h, caches[1 + i])
             new.append(c)
         return (self.out(h), *new)
@@ -166,6 +170,9 @@ class HarmonicTemplate(nn.Module):
     fall in the low mel bands (flat envelope, per-frame maximum 0; unvoiced frames are flat). The
     converter adds it, band by band, to its output, so harmonics stay sharp even for low voices.
     """
+
+    response: Tensor  # (HARMONIC_MAX_HZ + 1, 80) buffer
+    orders: Tensor  # (HARMONICS,) buffer: 1, 2, 3 ...
 
     def __init__(self) -> None:
         super().__init__()
@@ -239,13 +246,13 @@ class Converter(_Stack):
         h, c = self.inp.step(x, caches[0])
         new.append(c)
         k = 1
-        for b in self.blocks:
+        for b in self._blocks():
             h, c = b.step(h, caches[k], speaker)
             new.append(c)
             k += 1
         coarse = self.out(h) * MEL_SCALE - MEL_SHIFT + self.harmonic_gain * template
         p = coarse
-        for i, conv in enumerate(self.post):
+        for i, conv in enumerate(cast(list[CausalConv], list(self.post))):
             p, c = conv.step(p, caches[k])
             new.append(c)
             k += 1

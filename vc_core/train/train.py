@@ -26,6 +26,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,15 @@ def load_compatible(net: torch.nn.Module, saved: dict[str, Tensor]) -> bool:
     return exact and set(own) == set(saved)
 
 
+def _cosine(steps: int) -> Callable[[int], float]:
+    """Learning-rate factor: half a cosine from 1 at step 0 to 0 at ``steps``."""
+
+    def factor(step: int) -> float:
+        return 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+
+    return factor
+
+
 def _save(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".part")
     torch.save(state, tmp)
@@ -276,7 +286,7 @@ def train(
         opt = opt_e if phase == "content" else opt_c
         net = enc if phase == "content" else conv
         enc.train(phase == "content")
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s, n=steps: 0.5 * (1 + math.cos(math.pi * min(s, n) / n)))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(steps))
         for _ in range(state["step"]):
             sched.step()
         bar = None
