@@ -33,7 +33,7 @@ import numpy as np
 import soundfile as sf
 
 from vc_core.pipeline import HOP_16K
-from vc_core.train.features import DVectorEncoder, HamaPosteriors, LogMel, WhisperEncoder
+from vc_core.train.features import HamaPosteriors, LogMel, WhisperEncoder, packaged_dvector_encoder
 from vc_core.train.sources import resample
 
 RATE = 16000
@@ -170,7 +170,7 @@ def main() -> None:
     hama = HamaPosteriors()
     load_hama = time.perf_counter() - t
     t = time.perf_counter()
-    dvec = DVectorEncoder()
+    dvec = packaged_dvector_encoder()
     load_dvec = time.perf_counter() - t
     logmel = LogMel()
 

@@ -181,29 +181,36 @@ def _lag_and_residual(ref: np.ndarray, rec: np.ndarray, max_lag_s: float = 0.5) 
     return lag, ncc, resid
 
 
-def _windowed_alignment(ref: np.ndarray, rec: np.ndarray, lag: int, window_s: float = 1.0) -> tuple[float, float]:
-    """Per 1 s window of speech: best lag near `lag` and correlation there.
+ENV_STEP = 24  # envelope resolution: 0.5 ms at 48 kHz
 
-    A stream that re-settles by a period partway through keeps each window aligned at its own
-    lag, where one global correlation would drop. Returns (share of windows with ncc > 0.9,
-    median window lag in samples).
+
+def _envelope_lag(ref: np.ndarray, rec: np.ndarray, max_lag_s: float = 0.5) -> int:
+    """Samples `rec` lags `ref`, from their amplitude envelopes (0.5 ms steps).
+
+    The shifter's waveform depends on where its hops fall (two runs a few samples apart in
+    their hop grid correlate near 0 while sounding the same), so lag and likeness are judged on
+    envelopes and spectra, which do not depend on the grid.
     """
-    n, slack = int(window_s * RATE), 2 * BLOCK
-    loud = np.sqrt(np.mean(ref.astype(np.float64) ** 2)) * 0.3
-    good, lags = 0, []
-    for start in range(slack, len(ref) - n - slack, n):
-        r = ref[start : start + n].astype(np.float64)
-        if np.sqrt(np.mean(r**2)) < loud or start + lag + n + slack > len(rec):
-            continue
-        seg = rec[start + lag - slack : start + lag + n + slack].astype(np.float64)
-        corr = signal.correlate(seg, r, "valid", method="fft")
-        k = int(np.argmax(corr))
-        y = seg[k : k + n]
-        ncc = float(np.dot(r, y) / np.sqrt(np.dot(r, r) * np.dot(y, y) + 1e-20))
-        good += ncc > 0.9
-        lags.append(lag - slack + k)
-    assert len(lags) >= 10, f"only {len(lags)} windows of speech to compare"
-    return good / len(lags), float(np.median(lags))
+
+    def env(y: np.ndarray) -> np.ndarray:
+        m = len(y) // ENV_STEP * ENV_STEP
+        return np.abs(y[:m].astype(np.float64)).reshape(-1, ENV_STEP).sum(axis=1)
+
+    e_ref, e_rec = env(ref), env(rec)
+    corr = signal.correlate(e_rec, e_ref, mode="full", method="fft")
+    zero = len(e_ref) - 1
+    return ENV_STEP * int(np.argmax(corr[zero : zero + int(max_lag_s * RATE) // ENV_STEP + 1]))
+
+
+def _spectral_likeness(ref: np.ndarray, rec: np.ndarray, dry: np.ndarray, lag: int) -> tuple[float, float]:
+    """Correlation of log spectrograms: (recording vs offline conversion, recording vs dry input)."""
+    n = min(len(ref), len(dry), len(rec) - lag)
+
+    def spec(y: np.ndarray) -> np.ndarray:
+        return np.log(np.abs(signal.stft(y[:n], RATE, nperseg=2048, noverlap=2048 - 480)[2]) + 1e-4).ravel()
+
+    got = spec(rec[lag:])
+    return float(np.corrcoef(spec(ref), got)[0, 1]), float(np.corrcoef(spec(dry), got)[0, 1])
 
 
 def _player(rig: Rig, x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -242,22 +249,25 @@ def test_end_to_end_speech_arrives_converted_at_the_expected_latency(rig: Rig, d
         session.stop()
     assert _no_worker_alive()
     ref = _offline(deep, x, offset)
-    lag, ncc, resid = _lag_and_residual(ref, rec)
-    aligned, window_lag = _windowed_alignment(ref, rec, lag)
-    lag_ms = 1000.0 * window_lag / RATE
+    _, ncc, resid = _lag_and_residual(ref, rec)
+    lag = _envelope_lag(ref, rec)
+    likeness, dry_likeness = _spectral_likeness(ref, rec, x, lag)
+    lag_ms = 1000.0 * lag / RATE
     expected_ms = player_rt.median_ms + s.engine_latency_ms + s.device_latency_ms
     print(
         f"\nend to end: lag {lag_ms:.2f} ms; expected {expected_ms:.2f} = player round trip {player_rt.median_ms:.2f} "
         f"+ engine P {s.engine_latency_ms:.2f} + engine device (PortAudio) {s.device_latency_ms:.2f}; "
-        f"ncc {ncc:.3f}, residual {resid:.1f} dB, windows aligned {aligned:.0%}; "
+        f"spectral likeness {likeness:.3f} (dry input {dry_likeness:.3f}), waveform ncc {ncc:.3f}, "
+        f"residual {resid:.1f} dB; "
         f"engine xruns {s.xruns}, PortAudio flags {engine_flags}, "
         f"player xrun callbacks {player_xruns}, callbacks {s.callbacks}"
     )
     assert s.xruns == 0 and s.dropped_ms == 0.0
-    # Over 21 s a stream may shift by a period once (PipeWire re-settles), which lowers one global
-    # correlation but leaves each 1 s window aligned at its own lag; the monitor test checks
-    # bit-exactness over a shorter run.
-    assert aligned >= 0.8, "converted audio did not arrive (fewer than 80% of 1 s windows match offline)"
+    # The offline reference runs on the engine's hop grid, so the waveform usually matches exactly
+    # (ncc 1.000); a stream that re-settles by a few samples moves the grid and the waveform with
+    # it, not the sound. Offline conversion vs the same audio on another hop grid: 0.987; dry vs
+    # converted: 0.889.
+    assert likeness > 0.95 and likeness > dry_likeness + 0.04, "converted audio did not arrive"
     assert lag_ms == pytest.approx(expected_ms, abs=E2E_TOL_MS)
     assert lag_ms > s.engine_latency_ms  # never less than the engine's own fixed latency
 

@@ -55,8 +55,8 @@ SUMMARY = "summary.json"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    content_steps: int = 1500
-    converter_steps: int = 4000
+    content_steps: int = 1200
+    converter_steps: int = 4500
     batch: int = 16
     segment_frames: int = 192  # 2.2 s
     warmup_frames: int = 32  # context before the scored frames (the nets are causal)
@@ -64,7 +64,7 @@ class TrainConfig:
     warp_range: tuple[float, float] = (0.84, 1.19)
     gain_range_db: float = 8.0
     seed: int = 1234
-    threads: int = 2
+    threads: int = 1  # 2 OpenMP threads ran 10x slower here when other jobs shared the cores
     checkpoint_s: float = 120.0
     validate_every: int = 250
 
