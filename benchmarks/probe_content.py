@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from vc_core.dsp.resample import resample_clip as resample
 from vc_core.pipeline import HOP_16K
 from vc_core.train.features import HamaPosteriors, LogMel, WhisperEncoder, packaged_dvector_encoder
-from vc_core.train.sources import resample
 
 RATE = 16000
 FRAMES_PER_UTT = 20  # frames drawn per utterance for the frame-level probe

@@ -69,6 +69,11 @@ DEFAULT_CHUNK_FRAMES = 4
 DEFAULT_CROSSFADE_SAMPLES = 128
 
 
+def streaming_latency_samples(lookahead_frames: int, chunk_frames: int) -> int:
+    """Worst-case samples a :class:`StreamingVocoder` owes: its look-ahead plus chunk filling."""
+    return (lookahead_frames + chunk_frames - 1) * VOCODER_HOP
+
+
 def make_session(path: Path, threads: int) -> ort.InferenceSession:
     """An onnxruntime session on CUDA when this onnxruntime has it, else on ``threads`` CPU threads."""
     opts = ort.SessionOptions()
@@ -179,7 +184,7 @@ class StreamingVocoder:
     @property
     def latency_samples(self) -> int:
         """Worst-case samples owed after the frames pushed so far: look-ahead plus chunk filling."""
-        return (self.lookahead_frames + self.chunk_frames - 1) * VOCODER_HOP
+        return streaming_latency_samples(self.lookahead_frames, self.chunk_frames)
 
     def reset(self) -> None:
         """Forget all frames, as if freshly built."""

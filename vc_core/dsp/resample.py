@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import firwin
+from scipy.signal import firwin, resample_poly
 
 from vc_core.stream import Audio, as_audio
 
@@ -126,3 +126,15 @@ class Resampler:
         out = np.concatenate(parts)[:owed] if parts else np.zeros(0, dtype=np.float32)
         self.reset()
         return out
+
+
+def resample_clip(wav: NDArray[np.floating], rate_in_hz: int, rate_out_hz: int) -> Audio:
+    """A whole clip at another rate (scipy polyphase, Kaiser window): (T,) -> (T * out / in,).
+
+    For clips held in memory (training data, reference clips); streams use :class:`Resampler`.
+    """
+    if rate_in_hz == rate_out_hz:
+        return np.asarray(wav, dtype=np.float32)
+    g = math.gcd(rate_in_hz, rate_out_hz)
+    out: Audio = resample_poly(wav, rate_out_hz // g, rate_in_hz // g).astype(np.float32)
+    return out

@@ -135,7 +135,7 @@ def wer(reference: str, hypothesis: str) -> float:
 
 def to_16k(wav: NDArray[np.floating], rate_hz: int) -> F32:
     """Mono float32 at 16 kHz (polyphase resampling)."""
-    from vc_core.train.sources import resample
+    from vc_core.dsp.resample import resample_clip as resample
 
     return resample(np.asarray(wav, dtype=np.float32), rate_hz, RATE_16K)
 

@@ -29,9 +29,9 @@ SPEAKER_NAME = "_speaker"
 def default_latency_samples() -> int:
     """Stage latency of a neural voice with 1 + 1 frames of model delay and the default vocoder."""
     from vc_core.neural.voice import stage_latency_samples
-    from vc_core.vocoder import DEFAULT_CHUNK_FRAMES, DEFAULT_LOOKAHEAD_FRAMES
+    from vc_core.vocoder import DEFAULT_CHUNK_FRAMES, DEFAULT_LOOKAHEAD_FRAMES, streaming_latency_samples
 
-    return stage_latency_samples(2, VOCODER_HOP * (DEFAULT_LOOKAHEAD_FRAMES + DEFAULT_CHUNK_FRAMES - 1))
+    return stage_latency_samples(2, streaming_latency_samples(DEFAULT_LOOKAHEAD_FRAMES, DEFAULT_CHUNK_FRAMES))
 
 
 def write_voice_bundle(

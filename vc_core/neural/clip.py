@@ -18,9 +18,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vc_core.dsp.pitch import track_f0
+from vc_core.dsp.resample import resample_clip
 from vc_core.errors import ReferenceClipError, VcError
 from vc_core.neural.bundles import SPEAKER_NAME, write_voice_bundle
-from vc_core.neural.speaker import DVectorEncoder, to_rate
+from vc_core.neural.speaker import DVectorEncoder
 from vc_core.voices.bundle import NAME_PATTERN
 
 F32 = NDArray[np.float32]
@@ -68,7 +69,7 @@ def analyse_clip(wav: NDArray[np.floating], rate_hz: int) -> ClipReport:
             f"the clip is clipped ({100 * clipped:.1f}% of samples at full scale); "
             "lower the input gain and record again"
         )
-    y = to_rate(x, rate_hz, ANALYSIS_RATE_HZ)
+    y = resample_clip(x, rate_hz, ANALYSIS_RATE_HZ)
     n = len(y) // FRAME
     rms = np.sqrt(np.mean(y[: n * FRAME].reshape(n, FRAME).astype(np.float64) ** 2, axis=1) + 1e-20)
     active = 20 * np.log10(rms) > ACTIVITY_DBFS

@@ -8,14 +8,13 @@ each embedded and L2-normalised, then averaged and normalised again -> (256,).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import resample_poly
 
 from vc_core.dsp.mel import mel_filterbank
+from vc_core.dsp.resample import resample_clip
 from vc_core.errors import ModelBundleError
 from vc_core.voices.bundle import read_manifest
 
@@ -27,16 +26,6 @@ N_FFT, WIN, HOP, N_MELS = 512, 400, 160, 40
 WINDOW_FRAMES, STRIDE_FRAMES = 80, 40
 EMBEDDING_DIM = 256
 INPUT_NAME, OUTPUT_NAME = "mel_window", "embedding"
-
-
-def to_rate(wav: NDArray[np.floating], rate_hz: int, target_hz: int) -> F32:
-    """Polyphase resampling of a whole clip (scipy), (T,) -> (T * target / rate,)."""
-    x = np.asarray(wav, dtype=np.float32)
-    if rate_hz == target_hz:
-        return x
-    g = math.gcd(rate_hz, target_hz)
-    out: F32 = resample_poly(x, target_hz // g, rate_hz // g).astype(np.float32)
-    return out
 
 
 class DVectorEncoder:
@@ -74,7 +63,7 @@ class DVectorEncoder:
         return cls(m.file(rel), threads)
 
     def embed(self, wav: NDArray[np.floating], rate_hz: int) -> F32:
-        x = to_rate(wav, rate_hz, RATE_HZ)
+        x = resample_clip(wav, rate_hz, RATE_HZ)
         n_frames = max(0, 1 + (len(x) - N_FFT) // HOP)
         if n_frames:
             idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from vc_core.dsp.resample import resample_clip
 from vc_core.dsp.shifter import RATE_HZ as SHIFTER_RATE_HZ
 from vc_core.dsp.shifter import PitchFormantShifter, ShiftParams
 from vc_core.errors import VcError
@@ -49,7 +50,6 @@ from vc_core.train.sources import (
     SpeechSource,
     Wav,
     build_sources,
-    resample,
 )
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def perturb(wav: Wav, rate_hz: int, p: Perturbation) -> tuple[Wav, int]:
     """Apply ``p`` with the project's shifter (at 24 kHz); returns (wav, 24000) unless identity."""
     if p.is_identity:
         return wav, rate_hz
-    x = resample(wav, rate_hz, SHIFTER_RATE_HZ)
+    x = resample_clip(wav, rate_hz, SHIFTER_RATE_HZ)
     shifter = PitchFormantShifter(ShiftParams(pitch_semitones=p.pitch_semitones, formant_ratio=p.formant_ratio))
     y = np.concatenate([shifter.push(x), shifter.flush()])  # aligned: same length as x
     return y.astype(np.float32), SHIFTER_RATE_HZ
@@ -291,7 +291,7 @@ def build_corpus(
             info = sp.source.info
             wav = sp.source.synthesize(texts[idx], useed)
             wav, wav_rate = perturb(wav, info.rate_hz, sp.perturbation)
-            wav = normalise(resample(wav, wav_rate, rate_hz))
+            wav = normalise(resample_clip(wav, wav_rate, rate_hz))
             dur = len(wav) / rate_hz
             if dur < MIN_UTTERANCE_S:
                 log.warning("%s: %.2f s of audio for %r, skipped", uid, dur, texts[idx])

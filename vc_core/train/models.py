@@ -27,12 +27,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-N_MELS = 80
-CONTENT_DIM = 64
-SPEAKER_DIM = 256
-PITCH_BINS = 256
-F0_LOW_HZ, F0_HIGH_HZ = 50.0, 800.0
-LF0_CENTRE, LF0_SCALE = math.log(150.0), 0.5
+# shapes and pitch scales are the runtime's (vc_core.neural.voice), so training and run time agree
+from vc_core.neural.voice import (
+    CONTENT_DIM,
+    F0_HIGH_HZ,
+    F0_LOW_HZ,
+    LF0_CENTRE,
+    LF0_SCALE,
+    N_MELS,
+    PITCH_BINS,
+    SPEAKER_DIM,
+)
+
 MEL_SHIFT, MEL_SCALE = 5.0, 3.0  # network input = (log-mel + 5) / 3
 
 

@@ -26,7 +26,6 @@ import hashlib
 import importlib.resources
 import io
 import json
-import math
 import shutil
 import subprocess
 import tempfile
@@ -38,8 +37,8 @@ from typing import Any, Protocol
 import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
-from scipy.signal import resample_poly
 
+from vc_core.dsp.resample import resample_clip
 from vc_core.errors import VcError
 
 Wav = NDArray[np.float32]
@@ -86,15 +85,6 @@ class SpeechSource(Protocol):
     def synthesize(self, text: str, seed: int) -> Wav:
         """text (one sentence) -> wav (T,) float32 at ``info.rate_hz``, silence trimmed."""
         ...
-
-
-def resample(wav: Wav, rate_in_hz: int, rate_out_hz: int) -> Wav:
-    """Polyphase (Kaiser window) resampling of a whole clip, (T,) -> (T * out / in,)."""
-    if rate_in_hz == rate_out_hz:
-        return wav.astype(np.float32, copy=False)
-    g = math.gcd(rate_in_hz, rate_out_hz)
-    out: Wav = resample_poly(wav, rate_out_hz // g, rate_in_hz // g).astype(np.float32)
-    return out
 
 
 def trim_silence(wav: Wav, rate_hz: int) -> Wav:
@@ -152,7 +142,7 @@ class EspeakSource:
         if out.returncode != 0:
             raise SourceError(f"espeak-ng {self._voice}: {out.stderr.decode(errors='replace').strip()}")
         wav, rate = _read_wav_bytes(out.stdout, f"espeak-ng {self._voice}")
-        return trim_silence(resample(wav, rate, self.info.rate_hz), self.info.rate_hz)
+        return trim_silence(resample_clip(wav, rate, self.info.rate_hz), self.info.rate_hz)
 
 
 class FestivalSource:
@@ -179,7 +169,7 @@ class FestivalSource:
             if run.returncode != 0 or not out_path.exists():
                 raise SourceError(f"festival {self._voice}: {run.stderr.decode(errors='replace').strip()}")
             wav, rate = _read_wav_bytes(out_path.read_bytes(), f"festival {self._voice}")
-        return trim_silence(resample(wav, rate, self.info.rate_hz), self.info.rate_hz)
+        return trim_silence(resample_clip(wav, rate, self.info.rate_hz), self.info.rate_hz)
 
 
 class PiperJoeSource:

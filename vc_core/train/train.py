@@ -36,9 +36,9 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from vc_core.neural.voice import CONTENT_DIM
 from vc_core.train.dataset import INDEX
 from vc_core.train.models import (
-    CONTENT_DIM,
     ContentEncoder,
     Converter,
     energy_of,
