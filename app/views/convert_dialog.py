@@ -28,7 +28,7 @@ from app.viewmodels.devices import DevicesViewModel
 from app.viewmodels.library import LibraryViewModel
 from app.views import theme
 from app.views.controls import ValueSlider, panel
-from app.views.widgets import Banner, WaveformView
+from app.views.widgets import WaveformView, accept_file_drag, dialog_header, dropped_files
 from vc_core.errors import DeviceError
 
 NO_DEVICE_TOOLTIP = "No output or monitor device: pick one in the main window to listen"
@@ -63,14 +63,9 @@ class ConvertDialog(QDialog):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(20, 18, 20, 18)
         outer.setSpacing(14)
-        title = QLabel("Convert files")
-        title.setObjectName("appTitle")
-        sub = QLabel("The same engine as the live voice: a file sounds exactly like the live path.")
-        sub.setObjectName("appSubtitle")
-        outer.addWidget(title)
-        outer.addWidget(sub)
-        self.banner = Banner()
-        outer.addWidget(self.banner)
+        self.banner = dialog_header(
+            outer, "Convert files", "The same engine as the live voice: a file sounds exactly like the live path."
+        )
 
         top = QHBoxLayout()
         top.setSpacing(14)
@@ -236,15 +231,12 @@ class ConvertDialog(QDialog):
             self.vm.add([Path(d)])
 
     def dragEnterEvent(self, e: QDragEnterEvent | None) -> None:
-        if e is not None and e.mimeData() is not None and e.mimeData().hasUrls():
-            e.acceptProposedAction()
+        accept_file_drag(e)
 
     def dropEvent(self, e: QDropEvent | None) -> None:
-        if e is None or e.mimeData() is None:
-            return
-        paths = [Path(u.toLocalFile()) for u in e.mimeData().urls() if u.isLocalFile()]
-        self.vm.add(paths)
-        e.acceptProposedAction()
+        paths = dropped_files(e)
+        if paths:
+            self.vm.add(paths)
 
     def _on_row(self, row: int) -> None:
         for v in self.views.values():

@@ -36,7 +36,15 @@ from app.viewmodels.voice_clip import (
 )
 from app.views import theme
 from app.views.controls import Readout, panel
-from app.views.widgets import Banner, ElidedLabel, LevelMeter, WaveformView, repolish
+from app.views.widgets import (
+    ElidedLabel,
+    LevelMeter,
+    WaveformView,
+    accept_file_drag,
+    dialog_header,
+    dropped_files,
+    repolish,
+)
 from vc_core.neural.clip import MAX_CLIP_S, MIN_CLIP_S
 
 RECORD_HINT = f"Speak normally for 10–20 s (it stops at {MAX_CLIP_S:g} s)."
@@ -59,18 +67,12 @@ class VoiceClipDialog(QDialog):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(20, 18, 20, 18)
         outer.setSpacing(14)
-        title = QLabel("New voice from a clip")
-        title.setObjectName("appTitle")
-        sub = QLabel(
+        self.banner = dialog_header(
+            outer,
+            "New voice from a clip",
             f"{MIN_CLIP_S:g}–{MAX_CLIP_S:g} s of one person speaking, without music or noise. "
-            "The voice is measured from the clip; the shared model then speaks with it."
+            "The voice is measured from the clip; the shared model then speaks with it.",
         )
-        sub.setObjectName("appSubtitle")
-        sub.setWordWrap(True)
-        outer.addWidget(title)
-        outer.addWidget(sub)
-        self.banner = Banner()
-        outer.addWidget(self.banner)
 
         top = QHBoxLayout()
         top.setSpacing(14)
@@ -252,16 +254,12 @@ class VoiceClipDialog(QDialog):
             self.play_btn.setEnabled(False)
 
     def dragEnterEvent(self, e: QDragEnterEvent | None) -> None:
-        if e is not None and e.mimeData() is not None and e.mimeData().hasUrls():
-            e.acceptProposedAction()
+        accept_file_drag(e)
 
     def dropEvent(self, e: QDropEvent | None) -> None:
-        if e is None or e.mimeData() is None:
-            return
-        paths = [Path(u.toLocalFile()) for u in e.mimeData().urls() if u.isLocalFile()]
+        paths = dropped_files(e)
         if paths:
             self._use_clip(paths[0])
-        e.acceptProposedAction()
 
     def _on_clip(self, info: ClipInfo) -> None:
         p = info.preview

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import (
     QColor,
+    QDragEnterEvent,
+    QDropEvent,
     QImage,
     QLinearGradient,
     QMouseEvent,
@@ -301,6 +304,35 @@ class ElidedLabel(QLabel):
 
     def _elide(self) -> None:
         super().setText(self.fontMetrics().elidedText(self._full, self._mode, max(0, self.width())))
+
+
+def dialog_header(outer: QVBoxLayout, title: str, subtitle: str) -> Banner:
+    """A dialog's title, subtitle and (hidden) error banner, added to ``outer``; returns the banner."""
+    t = QLabel(title)
+    t.setObjectName("appTitle")
+    sub = QLabel(subtitle)
+    sub.setObjectName("appSubtitle")
+    sub.setWordWrap(True)
+    outer.addWidget(t)
+    outer.addWidget(sub)
+    banner = Banner()
+    outer.addWidget(banner)
+    return banner
+
+
+def accept_file_drag(e: QDragEnterEvent | None) -> None:
+    """Accept a drag that carries URLs (files); for ``dragEnterEvent``."""
+    if e is not None and e.mimeData() is not None and e.mimeData().hasUrls():
+        e.acceptProposedAction()
+
+
+def dropped_files(e: QDropEvent | None) -> list[Path]:
+    """The local files of a drop (accepting it); for ``dropEvent``."""
+    if e is None or e.mimeData() is None:
+        return []
+    paths = [Path(u.toLocalFile()) for u in e.mimeData().urls() if u.isLocalFile()]
+    e.acceptProposedAction()
+    return paths
 
 
 def repolish(w: QWidget) -> None:
