@@ -111,3 +111,51 @@ def test_export_matches_torch(tmp_path: Path) -> None:
     assert errs["content_encoder_max_abs"] < 1e-4 and errs["converter_max_abs"] < 1e-3, errs
     m = json.loads((tmp_path / "_neural" / "manifest.json").read_text())
     assert m["kind"] == "neural-base" and set(m["onnx"]) == {"content_encoder.onnx", "converter.onnx"}
+
+
+def test_a_run_initialised_from_another_keeps_its_teacher_space(features: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    train(features, first, TINY, progress=False)
+    old = torch.load(first / CHECKPOINT, weights_only=False)
+    wider = TrainConfig(**{**TINY.__dict__, "encoder_channels": 64, "encoder_lookahead": 2, "content_steps": 20})
+    second = tmp_path / "second"
+    train(features, second, wider, progress=False, stop_after="content", init_from=first / CHECKPOINT)
+    new = torch.load(second / CHECKPOINT, weights_only=False)
+    assert np.array_equal(new["pca_components"], old["pca_components"])
+    assert new["encoder_config"] == {"channels": 64, "dilations": list(TINY.encoder_dilations), "lookahead": 2}
+    # the converter has not trained yet in this run: it is still the first run's
+    assert all(torch.equal(new["converter"][k], v) for k, v in old["converter"].items())
+    with pytest.raises(ValueError, match="encoder"):
+        train(features, second, TINY, progress=False)  # another encoder shape in the same work folder
+
+
+def test_exported_base_declares_the_encoders_lookahead(tmp_path: Path) -> None:
+    """The encoder is causal; its look-ahead is a delay the bundle declares, so the stage's latency counts it."""
+    torch.manual_seed(2)
+    enc = ContentEncoder(channels=32, dilations=(1, 2), lookahead=3).eval()
+    base = torch.full((1, 80, 20), -5.0)
+    kick = base.clone()
+    kick[:, :, 10] = 0.0
+    with torch.no_grad():
+        diff = (enc(kick) - enc(base)).abs().amax(dim=1)[0]
+    assert float(diff[:10].max()) == 0.0 and float(diff[10]) > 0.0  # causal
+    wav, rate = sf.read(librivox_clip(), dtype="float32")
+    x = _to_22k(wav[:rate], rate)
+    export_base(enc, Converter().eval(), tmp_path / "_neural", VocoderMel()(x), frame_f0(x))
+    settings = json.loads((tmp_path / "_neural" / "manifest.json").read_text())["settings"]
+    assert settings["encoder_lookahead_frames"] == 3 and settings["converter_lookahead_frames"] == 1
+
+
+def test_torch_and_runtime_pitch_and_energy_features_agree() -> None:
+    """Training (torch) and the live stage (numpy) compute the converter's inputs the same way."""
+    from vc_core.neural import voice as runtime
+
+    rng = np.random.default_rng(3)
+    f0 = np.where(rng.random(200) > 0.3, rng.uniform(40, 900, 200), 0.0).astype(np.float32)
+    mel = (rng.standard_normal((200, 80)) * 2 - 6).astype(np.float32)
+    bins_t, cont_t = pitch_features(torch.from_numpy(f0)[None])
+    bins_n, cont_n = runtime.pitch_features(f0)
+    assert np.array_equal(bins_t[0].numpy(), bins_n)
+    np.testing.assert_allclose(cont_t[0].numpy(), cont_n, atol=1e-6)
+    energy_t = energy_of(torch.from_numpy(mel.T.copy())[None])[0, 0].numpy()
+    np.testing.assert_allclose(energy_t, runtime.energy_of(mel), atol=1e-6)

@@ -12,26 +12,33 @@ A voice (kind ``neural``) is a tiny bundle: ``speaker.npy`` (256 floats) and its
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ
-from vc_core.voices.bundle import write_manifest
+from vc_core.voices.bundle import read_manifest, staged_folder, write_manifest
 
 BASE_NAME = "_neural"
 VOCODER_NAME = "_vocoder"
 SPEAKER_NAME = "_speaker"
 
 
-def default_latency_samples() -> int:
-    """Stage latency of a neural voice with 1 + 1 frames of model delay and the default vocoder."""
+def base_delay_frames(base: Path) -> int:
+    """Frames of model delay (encoder + converter look-ahead) the base bundle ``base`` declares."""
+    settings = read_manifest(base, verify_hashes=False).settings
+    return int(settings.get("encoder_lookahead_frames", 1)) + int(settings.get("converter_lookahead_frames", 1))
+
+
+def default_latency_samples(model_delay_frames: int) -> int:
+    """Stage latency of a neural voice with this model delay and the default vocoder settings."""
     from vc_core.neural.voice import stage_latency_samples
     from vc_core.vocoder import DEFAULT_CHUNK_FRAMES, DEFAULT_LOOKAHEAD_FRAMES, streaming_latency_samples
 
-    return stage_latency_samples(2, streaming_latency_samples(DEFAULT_LOOKAHEAD_FRAMES, DEFAULT_CHUNK_FRAMES))
+    return stage_latency_samples(
+        model_delay_frames, streaming_latency_samples(DEFAULT_LOOKAHEAD_FRAMES, DEFAULT_CHUNK_FRAMES)
+    )
 
 
 def write_voice_bundle(
@@ -42,32 +49,35 @@ def write_voice_bundle(
     dvector: NDArray[np.floating],
     f0_median_hz: float,
     provenance: str,
+    model_delay_frames: int,
     licence: str = "MIT",
 ) -> Path:
-    """Write ``out`` (kind ``neural``) atomically: built in ``<out>.part``, then renamed."""
-    tmp = out.with_name(out.name + ".part")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    np.save(tmp / "speaker.npy", np.asarray(dvector, np.float32).reshape(256))
-    write_manifest(
-        tmp,
-        {
-            "name": name,
-            "display_name": display_name,
-            "kind": "neural",
-            "description": description,
-            "sample_rate_hz": VOCODER_RATE_HZ,
-            "hop_samples": VOCODER_HOP,
-            # what the stage owes beyond one hop, with the default model delay and vocoder settings
-            "lookahead_samples": default_latency_samples() - VOCODER_HOP,
-            "files": ["speaker.npy"],
-            "licence": licence,
-            "provenance": provenance,
-            "settings": {"base": BASE_NAME, "speaker": "speaker.npy", "f0_median_hz": round(float(f0_median_hz), 2)},
-        },
-    )
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.replace(out)
+    """Write ``out`` (kind ``neural``) atomically: built in ``<out>.part``, then renamed.
+
+    ``model_delay_frames`` is the base model's (:func:`base_delay_frames`): the manifest states
+    the latency the voice's stage will have.
+    """
+    with staged_folder(out) as tmp:
+        np.save(tmp / "speaker.npy", np.asarray(dvector, np.float32).reshape(256))
+        write_manifest(
+            tmp,
+            {
+                "name": name,
+                "display_name": display_name,
+                "kind": "neural",
+                "description": description,
+                "sample_rate_hz": VOCODER_RATE_HZ,
+                "hop_samples": VOCODER_HOP,
+                # what the stage owes beyond one hop, with the base's delay and the default vocoder
+                "lookahead_samples": default_latency_samples(model_delay_frames) - VOCODER_HOP,
+                "files": ["speaker.npy"],
+                "licence": licence,
+                "provenance": provenance,
+                "settings": {
+                    "base": BASE_NAME,
+                    "speaker": "speaker.npy",
+                    "f0_median_hz": round(float(f0_median_hz), 2),
+                },
+            },
+        )
     return out

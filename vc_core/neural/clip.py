@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from vc_core.dsp.pitch import track_f0
 from vc_core.dsp.resample import resample_clip
 from vc_core.errors import ReferenceClipError, VcError
-from vc_core.neural.bundles import SPEAKER_NAME, write_voice_bundle
+from vc_core.neural.bundles import BASE_NAME, SPEAKER_NAME, base_delay_frames, write_voice_bundle
 from vc_core.neural.speaker import DVectorEncoder
 from vc_core.voices.bundle import NAME_PATTERN
 
@@ -150,6 +150,7 @@ def voice_from_clip(
         dvec,
         report.f0_median_hz if math.isfinite(report.f0_median_hz) else 150.0,
         f"Speaker embedding of the user's clip {clip.name}",
+        base_delay_frames(models_dir / BASE_NAME),
         licence="the clip owner's",
     )
     step(1.0, "done")

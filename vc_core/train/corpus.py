@@ -246,6 +246,7 @@ def build_corpus(
     sentences: Sequence[str] | None = None,
     cache_dir: Path | None = None,
     progress: bool = True,
+    id_prefix: str = "",
 ) -> dict[str, object]:
     """Synthesise until the corpus in ``out`` holds ``minutes`` of speech; returns the summary.
 
@@ -258,6 +259,8 @@ def build_corpus(
         seed: fixes the plan and every perturbation.
         sentences: text lines (default: the packaged sentence list).
         cache_dir: where joined model files go (default ``out/../models``).
+        id_prefix: prepended to utterance ids, so corpora built from other sentence lists can be
+            combined (``vc_core.train.dataset --corpus A B``) without two utterances sharing an id.
     """
     if not minutes > 0:
         raise VcError(f"minutes: {minutes} must be > 0")
@@ -285,7 +288,7 @@ def build_corpus(
         for sp, idx, useed in plan(speakers, len(texts), seed):
             if total_s >= target_s:
                 break
-            uid = f"{sp.id}_{idx:04d}"
+            uid = f"{id_prefix}{sp.id}_{idx:04d}"
             if uid in done:
                 continue
             info = sp.source.info
@@ -354,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--rate-hz", type=int, default=DEFAULT_RATE_HZ, choices=OUTPUT_RATES_HZ)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sentences", type=Path, default=None, help="sentence file (default: packaged list)")
+    ap.add_argument("--id-prefix", default="", help="prefix of utterance ids (when combining corpora)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -368,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.seed,
             load_sentences(args.sentences) if args.sentences else None,
             progress=not args.no_progress,
+            id_prefix=args.id_prefix,
         )
     except (VcError, SourceError) as e:
         print(f"error: {e}", file=sys.stderr)

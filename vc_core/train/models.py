@@ -115,10 +115,18 @@ class _Stack(nn.Module):
 
 
 class ContentEncoder(_Stack):
-    lookahead_frames = 1
+    """``lookahead`` frames of delay: output ``t + lookahead`` describes input frame ``t``.
 
-    def __init__(self, channels: int = 192, dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2)) -> None:
+    The defaults are the shipped model's (2.2 M parameters, 3 frames = 35 ms of look-ahead, a
+    receptive field of 0.73 s); ``LEGACY_ENCODER`` is the first release's (0.95 M, 1 frame).
+    """
+
+    def __init__(
+        self, channels: int = 256, dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8), lookahead: int = 3
+    ) -> None:
         super().__init__()
+        self.lookahead_frames = lookahead
+        self.config = {"channels": channels, "dilations": list(dilations), "lookahead": lookahead}
         self.inp = CausalConv(N_MELS, channels, 3)
         self.blocks = nn.ModuleList([Block(channels, 3, d) for d in dilations])
         self.out = nn.Conv1d(channels, CONTENT_DIM, 1)
@@ -138,6 +146,17 @@ class ContentEncoder(_Stack):
             h, c = b.step(h, caches[1 + i])
             new.append(c)
         return (self.out(h), *new)
+
+
+LEGACY_ENCODER = {"channels": 192, "dilations": [1, 2, 4, 8, 1, 2], "lookahead": 1}
+
+
+def make_encoder(config: dict[str, object] | None) -> ContentEncoder:
+    """The encoder a checkpoint describes (``encoder_config``; absent = the first release's)."""
+    c = config or LEGACY_ENCODER
+    dil = c["dilations"]
+    assert isinstance(dil, list)
+    return ContentEncoder(int(str(c["channels"])), tuple(int(d) for d in dil), int(str(c["lookahead"])))
 
 
 def pitch_features(f0_hz: Tensor) -> tuple[Tensor, Tensor]:

@@ -39,9 +39,11 @@ from torch import Tensor
 from vc_core.neural.voice import CONTENT_DIM
 from vc_core.train.dataset import INDEX
 from vc_core.train.models import (
+    LEGACY_ENCODER,
     ContentEncoder,
     Converter,
     energy_of,
+    make_encoder,
     pitch_features,
     warp_mel,
 )
@@ -67,6 +69,16 @@ class TrainConfig:
     threads: int = 1  # 2 OpenMP threads ran 10x slower here when other jobs shared the cores
     checkpoint_s: float = 120.0
     validate_every: int = 250
+    encoder_channels: int = 256
+    encoder_dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
+    encoder_lookahead: int = 3  # frames (35 ms)
+
+    def encoder_config(self) -> dict[str, object]:
+        return {
+            "channels": self.encoder_channels,
+            "dilations": list(self.encoder_dilations),
+            "lookahead": self.encoder_lookahead,
+        }
 
 
 @dataclass
@@ -92,13 +104,18 @@ def fit_pca(states: list[F32], dims: int, seed: int) -> tuple[F32, F32, float]:
     return mean.astype(np.float32), comp.astype(np.float32), scale
 
 
-def load_features(features: Path, seed: int) -> tuple[list[Utt], dict[str, Any]]:
+def load_features(
+    features: Path, seed: int, pca: tuple[F32, F32, float] | None = None
+) -> tuple[list[Utt], dict[str, Any]]:
+    """Utterances with teacher states projected on ``pca`` (mean, components, scale); fitted when None."""
     index = json.loads((features / INDEX).read_text(encoding="utf-8"))
     raw = []
     for item in index["utterances"]:
         d = np.load(features / f"{item['id']}.npz")
         raw.append((item, d["mel"].astype(np.float32), d["whisper"], d["f0_hz"], d["dvector"]))
-    mean, comp, scale = fit_pca([w for it, _, w, _, _ in raw if not it["held_out"]], CONTENT_DIM, seed)
+    if pca is None:
+        pca = fit_pca([w for it, _, w, _, _ in raw if not it["held_out"]], CONTENT_DIM, seed)
+    mean, comp, scale = pca
     utts = [
         Utt(
             it["id"],
@@ -126,11 +143,12 @@ def _unit(v: F32) -> F32:
 
 
 class Batches:
-    """Random segments of ``warmup + segment + 1`` frames (the extra frame pays the look-ahead)."""
+    """Random segments of ``warmup + segment + lookahead`` frames (the extra frames pay the look-ahead)."""
 
     def __init__(self, utts: list[Utt], cfg: TrainConfig, speaker_dvectors: dict[str, F32], seed: int) -> None:
         self.utts = [u for u in utts if len(u.mel) > 8]
         self.cfg = cfg
+        self.frames = cfg.warmup_frames + cfg.segment_frames + cfg.encoder_lookahead
         self.spk = speaker_dvectors
         self.rng = np.random.default_rng(seed)
         w = np.array([len(u.mel) for u in self.utts], dtype=np.float64)
@@ -138,7 +156,7 @@ class Batches:
 
     def draw(self) -> dict[str, Tensor]:
         cfg, rng = self.cfg, self.rng
-        n = cfg.warmup_frames + cfg.segment_frames + 1
+        n = self.frames
         mel = np.full((cfg.batch, n, 80), math.log(1e-5), np.float32)
         teacher = np.zeros((cfg.batch, n, CONTENT_DIM), np.float32)
         f0 = np.zeros((cfg.batch, n), np.float32)
@@ -169,22 +187,24 @@ class Batches:
 
 
 def content_loss(enc: ContentEncoder, batch: dict[str, Tensor], warmup: int) -> Tensor:
-    out = enc(batch["warped"])[:, :, 1:]  # output t + 1 describes frame t
-    tgt = batch["teacher"][:, :, :-1]
-    m = batch["mask"][:, None, :-1]
+    la = enc.lookahead_frames
+    out = enc(batch["warped"])[:, :, la:]  # output t + la describes frame t
+    tgt = batch["teacher"][:, :, :-la]
+    m = batch["mask"][:, None, :-la]
     m = m[:, :, warmup:]
     return (((out - tgt)[:, :, warmup:] ** 2) * m).sum() / (m.sum() * CONTENT_DIM + 1e-9)
 
 
 def converter_loss(enc: ContentEncoder, conv: Converter, batch: dict[str, Tensor], warmup: int) -> Tensor:
+    la = enc.lookahead_frames
     with torch.no_grad():
-        content = enc(batch["warped"])[:, :, 1:]  # (B, 64, n - 1) aligned with frames 0..n-2
-    mel = batch["mel"][:, :, :-1]
-    bins, cont = pitch_features(batch["f0"][:, :-1])
+        content = enc(batch["warped"])[:, :, la:]  # (B, 64, n - la) aligned with frames 0 .. n - la - 1
+    mel = batch["mel"][:, :, :-la]
+    bins, cont = pitch_features(batch["f0"][:, :-la])
     coarse, fine = conv(content, bins, cont, energy_of(mel), batch["speaker"])
-    # converter output t + 1 describes frame t: score frames warmup .. n - 3
+    # converter output t + 1 describes frame t: score frames warmup .. n - la - 2
     tgt = mel[:, :, warmup:-1]
-    m = batch["mask"][:, None, warmup:-2]
+    m = batch["mask"][:, None, warmup : mel.shape[2] - 1]
     c, f = coarse[:, :, warmup + 1 :], fine[:, :, warmup + 1 :]
     denom = m.sum() * 80 + 1e-9
     l1 = ((c - tgt).abs() * m).sum() / denom + ((f - tgt).abs() * m).sum() / denom
@@ -232,23 +252,43 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 
 def train(
-    features: Path, work: Path, cfg: TrainConfig, progress: bool = True, stop_after: str | None = None
+    features: Path,
+    work: Path,
+    cfg: TrainConfig,
+    progress: bool = True,
+    stop_after: str | None = None,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
+    """Train (or resume) in ``work``.
+
+    ``init_from``: an earlier run's checkpoint. A fresh run then keeps its teacher projection
+    (PCA), so its converter is a meaningful warm start, and starts the converter from it; the
+    content encoder is trained anew with ``cfg``'s shape.
+    """
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     work.mkdir(parents=True, exist_ok=True)
+    ck = work / CHECKPOINT
+    init = torch.load(init_from, weights_only=False) if init_from is not None and not ck.exists() else None
     t_load = time.perf_counter()
-    utts, extra = load_features(features, cfg.seed)
+    pca = (init["pca_mean"], init["pca_components"], float(init["pca_scale"])) if init is not None else None
+    utts, extra = load_features(features, cfg.seed, pca)
     log.info("loaded %d utterances in %.0f s", len(utts), time.perf_counter() - t_load)
     train_utts = [u for u in utts if not u.held_out]
     val_utts = [u for u in utts if u.held_out]
-    enc, conv = ContentEncoder(), Converter()
+    enc: ContentEncoder = make_encoder(cfg.encoder_config())
+    conv = Converter()
+    if init is not None:
+        load_compatible(conv, init["converter"])
+        log.info("converter warm-started from %s", init_from)
     opt_e = torch.optim.AdamW(enc.parameters(), lr=cfg.lr, weight_decay=1e-4)
     opt_c = torch.optim.AdamW(conv.parameters(), lr=cfg.lr, weight_decay=1e-4)
     state: dict[str, Any] = {"phase": "content", "step": 0, "history": [], "seconds": 0.0}
-    ck = work / CHECKPOINT
     if ck.exists():
         saved = torch.load(ck, weights_only=False)
+        was = saved.get("encoder_config", LEGACY_ENCODER)
+        if was != enc.config:
+            raise ValueError(f"{ck}: encoder {was} differs from {enc.config}; use another --work")
         enc.load_state_dict(saved["encoder"])
         opt_e.load_state_dict(saved["opt_encoder"])
         if load_compatible(conv, saved["converter"]):
@@ -274,12 +314,14 @@ def train(
                 "state": state,
                 "torch_rng": torch.get_rng_state(),
                 "config": asdict(cfg),
+                "encoder_config": enc.config,
                 **extra,
             },
         )
 
+    done_phases = {"content": ("converter", "done"), "converter": ("done",)}
     for phase, steps in (("content", cfg.content_steps), ("converter", cfg.converter_steps)):
-        if phase == "content" and state["phase"] == "converter":
+        if state["phase"] in done_phases[phase]:
             continue
         if state["phase"] != phase:
             state["phase"], state["step"] = phase, 0
@@ -366,6 +408,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=TrainConfig.threads)
     ap.add_argument("--seed", type=int, default=TrainConfig.seed)
     ap.add_argument("--stop-after", choices=["content"], help="end the run after this phase (resume later)")
+    ap.add_argument(
+        "--init-from", type=Path, default=None, help="earlier checkpoint: its PCA and converter start this run"
+    )
+    ap.add_argument("--lr", type=float, default=TrainConfig.lr)
+    ap.add_argument("--encoder-channels", type=int, default=TrainConfig.encoder_channels)
+    ap.add_argument(
+        "--encoder-dilations",
+        default=",".join(map(str, TrainConfig.encoder_dilations)),
+        help="comma-separated dilations of the encoder's blocks",
+    )
+    ap.add_argument("--encoder-lookahead", type=int, default=TrainConfig.encoder_lookahead, help="frames")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -375,8 +428,12 @@ def main(argv: list[str] | None = None) -> int:
         batch=args.batch,
         threads=args.threads,
         seed=args.seed,
+        lr=args.lr,
+        encoder_channels=args.encoder_channels,
+        encoder_dilations=tuple(int(d) for d in args.encoder_dilations.split(",")),
+        encoder_lookahead=args.encoder_lookahead,
     )
-    s = train(args.features, args.work, cfg, progress=not args.no_progress, stop_after=args.stop_after)
+    s = train(args.features, args.work, cfg, not args.no_progress, args.stop_after, args.init_from)
     if "stopped_after" in s:
         print(f"stopped after the {s['stopped_after']} phase; run again to resume")
         return 0

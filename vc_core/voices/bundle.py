@@ -25,6 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,3 +197,24 @@ def write_manifest(folder: Path, fields_: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+@contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """Build a bundle folder in ``<out>.part`` and rename it to ``out`` only when the block succeeds.
+
+    A failure removes the partial folder and leaves an existing ``out`` untouched; on success an
+    existing ``out`` is replaced.
+    """
+    tmp = out.with_name(out.name + ".part")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.replace(out)
