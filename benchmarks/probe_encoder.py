@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.probe_content import pooled, probe, split  # noqa: E402
 from vc_core.neural.bundles import BASE_NAME  # noqa: E402
-from vc_core.neural.voice import ENCODER_INPUTS, _StepModel  # noqa: E402
+from vc_core.neural.voice import ENCODER_INPUTS, StepModel  # noqa: E402
 from vc_core.voices.bundle import read_manifest  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def main() -> int:
     args = ap.parse_args()
     index = json.loads((args.features / "index.json").read_text())
     entries = sorted(index["utterances"], key=lambda u: str(u["id"]))[: args.limit]
-    encoder = _StepModel(read_manifest(args.models / BASE_NAME), "content_encoder.onnx", ENCODER_INPUTS, 1)
+    encoder = StepModel(read_manifest(args.models / BASE_NAME), "content_encoder.onnx", ENCODER_INPUTS, 1)
     feats: dict[str, list[np.ndarray]] = {"log-mel": [], "whisper-base (teacher)": [], "content encoder (ours)": []}
     for u in entries:
         d = np.load(args.features / f"{u['id']}.npz")

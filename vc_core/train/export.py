@@ -247,10 +247,14 @@ def speaker_f0_median(features: Path, speaker: str, held_out: bool = False) -> f
 def write_references(features: Path, out_dir: Path, min_seconds: float = 8.0) -> list[Path]:
     """Held-out speech of each library voice's speaker (never trained on) -> ``out_dir/<voice>.flac``.
 
-    ``vc eval --references`` measures how close a conversion comes to these.
+    ``vc eval --references`` measures how close a conversion comes to these. Only sentences of the
+    packaged list are used (natural speech, not the mixed word sequences).
     """
     import soundfile as sf
 
+    from vc_core.train.corpus import load_sentences
+
+    natural = set(load_sentences())
     index = json.loads((features / INDEX).read_text(encoding="utf-8"))
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -258,7 +262,7 @@ def write_references(features: Path, out_dir: Path, min_seconds: float = 8.0) ->
         parts: list[np.ndarray] = []
         rate = VOCODER_RATE_HZ
         for u in sorted(index["utterances"], key=lambda u: str(u["id"])):
-            if u["speaker"] != v.speaker or not u["held_out"]:
+            if u["speaker"] != v.speaker or not u["held_out"] or u.get("text") not in natural:
                 continue
             wav, rate = sf.read(u["audio"], dtype="float32")
             parts += [wav, np.zeros(rate // 4, np.float32)]
