@@ -12,7 +12,8 @@ Whisper-base (as ``vc eval`` does). Conditions:
 
 Beside the WER, ``teacher_mse`` is each content encoder's mean squared error to its teacher
 (Whisper-base states of the whole clip, in the checkpoint's own principal components) on these
-real clips, with ``teacher_var``, the error of predicting each component's clip mean.
+real clips, with ``teacher_var``, the error of predicting each component's clip mean, and
+``dnsmos_ovrl`` of the source clips and of their copy synthesis (the vocoder's own ceiling).
 
 The models run on whole utterances in torch; the shipped stage runs the same networks frame by
 frame and equals them (``tests/test_train_smoke.py``). Needs the train and eval extras.
@@ -43,7 +44,7 @@ import torch  # noqa: E402
 
 from vc_core.dsp.mel import VOCODER_RATE_HZ, VocoderMel  # noqa: E402
 from vc_core.dsp.resample import resample_clip  # noqa: E402
-from vc_core.eval.metrics import WhisperTranscriber, word_errors  # noqa: E402
+from vc_core.eval.metrics import Dnsmos, WhisperTranscriber, word_errors  # noqa: E402
 from vc_core.eval.quality import find_eval_clips  # noqa: E402
 from vc_core.io.audiofile import read_audio  # noqa: E402
 from vc_core.neural.bundles import VOCODER_NAME  # noqa: E402
@@ -107,6 +108,8 @@ def main() -> int:
     vocoder = OnnxVocoder(args.models / VOCODER_NAME, threads=1)
     dvec = packaged_dvector_encoder()
     teacher = WhisperEncoder(args.cache)
+    mos = Dnsmos()
+    ovrl: dict[str, list[float]] = {"source": [], "copy": []}
     mel_fn = VocoderMel()
     voices = [v for v in LIBRARY if v.name in args.voices.split(",")]
     models = {}
@@ -137,6 +140,8 @@ def main() -> int:
         own = dvec.embed(w16, 16000).astype(np.float32)
         states = whisper_on_frames(teacher.encode(w16), len(mel))
         score("copy", clip.name, clip.text, mel)
+        ovrl["source"].append(mos.score(wav, rate).ovrl)
+        ovrl["copy"].append(mos.score(vocoder.vocode(mel), VOCODER_RATE_HZ).ovrl)
         for label, (enc, conv, saved) in models.items():
             target_pcs = (states - saved["pca_mean"]) @ saved["pca_components"].T / saved["pca_scale"]
             mse[label].append(float(np.mean((content_of(enc, mel) - target_pcs) ** 2)))
@@ -155,6 +160,7 @@ def main() -> int:
         "wer": wer,
         "teacher_mse": {k: round(float(np.mean(v)), 4) for k, v in mse.items()},
         "teacher_var": round(float(np.mean(var)), 4),
+        "dnsmos_ovrl": {k: round(float(np.mean(v)), 3) for k, v in ovrl.items()},
         "ref_words": next(iter(counts.values()))[1],
         "seconds": round(time.perf_counter() - t0, 1),
         "rows": rows,
@@ -162,6 +168,7 @@ def main() -> int:
     print(f"\ncontent encoder MSE to the teacher on these clips (clip-mean baseline {result['teacher_var']:.3f}):")
     for k, v in result["teacher_mse"].items():
         print(f"  {k:<16} {v:.3f}")
+    print("DNSMOS OVRL: " + ", ".join(f"{k} {v:.2f}" for k, v in result["dnsmos_ovrl"].items()))
     print("pooled WER (all word edits / all reference words):")
     for c, w in wer.items():
         print(f"  {c:<16} {w:.3f}")
