@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -118,15 +119,26 @@ def test_a_run_initialised_from_another_keeps_its_teacher_space(features: Path, 
     train(features, first, TINY, progress=False)
     old = torch.load(first / CHECKPOINT, weights_only=False)
     wider = TrainConfig(**{**TINY.__dict__, "encoder_channels": 64, "encoder_lookahead": 2, "content_steps": 20})
+    # the second run sees more data (as the shipped one did), so a projection fitted on it would differ
+    more = tmp_path / "more"
+    shutil.copytree(features, more)
+    d = dict(np.load(more / "u0.npz"))
+    np.savez(more / "u8.npz", **{**d, "whisper": (d["whisper"].astype(np.float32) ** 2).astype(np.float16)})
+    index = json.loads((more / INDEX).read_text())
+    index["utterances"].append({"id": "u8", "speaker": "a", "held_out": False})
+    (more / INDEX).write_text(json.dumps(index))
     second = tmp_path / "second"
-    train(features, second, wider, progress=False, stop_after="content", init_from=first / CHECKPOINT)
+    train(more, second, wider, progress=False, stop_after="content", init_from=first / CHECKPOINT)
     new = torch.load(second / CHECKPOINT, weights_only=False)
     assert np.array_equal(new["pca_components"], old["pca_components"])
     assert new["encoder_config"] == {"channels": 64, "dilations": list(TINY.encoder_dilations), "lookahead": 2}
     # the converter has not trained yet in this run: it is still the first run's
     assert all(torch.equal(new["converter"][k], v) for k, v in old["converter"].items())
+    train(more, second, wider, progress=False)  # resumed: the projection stays the first run's
+    done = torch.load(second / CHECKPOINT, weights_only=False)
+    assert np.array_equal(done["pca_components"], old["pca_components"])
     with pytest.raises(ValueError, match="encoder"):
-        train(features, second, TINY, progress=False)  # another encoder shape in the same work folder
+        train(more, second, TINY, progress=False)  # another encoder shape in the same work folder
 
 
 def test_exported_base_declares_the_encoders_lookahead(tmp_path: Path) -> None:

@@ -269,9 +269,12 @@ def train(
     torch.set_num_threads(cfg.threads)
     work.mkdir(parents=True, exist_ok=True)
     ck = work / CHECKPOINT
-    init = torch.load(init_from, weights_only=False) if init_from is not None and not ck.exists() else None
+    saved = torch.load(ck, weights_only=False) if ck.exists() else None
+    init = torch.load(init_from, weights_only=False) if init_from is not None and saved is None else None
+    # a run keeps the teacher projection it started with: its own checkpoint's when resuming
+    origin = saved if saved is not None else init
+    pca = (origin["pca_mean"], origin["pca_components"], float(origin["pca_scale"])) if origin is not None else None
     t_load = time.perf_counter()
-    pca = (init["pca_mean"], init["pca_components"], float(init["pca_scale"])) if init is not None else None
     utts, extra = load_features(features, cfg.seed, pca)
     log.info("loaded %d utterances in %.0f s", len(utts), time.perf_counter() - t_load)
     train_utts = [u for u in utts if not u.held_out]
@@ -284,8 +287,7 @@ def train(
     opt_e = torch.optim.AdamW(enc.parameters(), lr=cfg.lr, weight_decay=1e-4)
     opt_c = torch.optim.AdamW(conv.parameters(), lr=cfg.lr, weight_decay=1e-4)
     state: dict[str, Any] = {"phase": "content", "step": 0, "history": [], "seconds": 0.0}
-    if ck.exists():
-        saved = torch.load(ck, weights_only=False)
+    if saved is not None:
         was = saved.get("encoder_config", LEGACY_ENCODER)
         if was != enc.config:
             raise ValueError(f"{ck}: encoder {was} differs from {enc.config}; use another --work")
