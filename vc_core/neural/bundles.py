@@ -13,6 +13,7 @@ A voice (kind ``neural``) is a tiny bundle: ``speaker.npy`` (256 floats) and its
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,10 +26,14 @@ VOCODER_NAME = "_vocoder"
 SPEAKER_NAME = "_speaker"
 
 
+def declared_lookahead_frames(settings: dict[str, Any]) -> tuple[int, int]:
+    """(encoder, converter) look-ahead frames a base bundle's settings declare (1 each if absent)."""
+    return int(settings.get("encoder_lookahead_frames", 1)), int(settings.get("converter_lookahead_frames", 1))
+
+
 def base_delay_frames(base: Path) -> int:
     """Frames of model delay (encoder + converter look-ahead) the base bundle ``base`` declares."""
-    settings = read_manifest(base, verify_hashes=False).settings
-    return int(settings.get("encoder_lookahead_frames", 1)) + int(settings.get("converter_lookahead_frames", 1))
+    return sum(declared_lookahead_frames(read_manifest(base, verify_hashes=False).settings))
 
 
 def default_latency_samples(model_delay_frames: int) -> int:

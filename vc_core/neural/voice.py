@@ -38,6 +38,7 @@ from vc_core.config import VoiceParams
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_LOOKAHEAD, VOCODER_PAD_LEFT, VOCODER_RATE_HZ, VocoderMel
 from vc_core.dsp.pitch import min_frame_samples, yin_frames
 from vc_core.errors import ModelBundleError
+from vc_core.neural.bundles import declared_lookahead_frames
 from vc_core.pipeline import StageTiming
 from vc_core.stream import Audio, as_audio
 from vc_core.voices.bundle import Manifest, read_manifest
@@ -150,8 +151,7 @@ class NeuralBase:
         s = self.manifest.settings
         self.encoder = StepModel(self.manifest, "content_encoder.onnx", ENCODER_INPUTS, threads)
         self.converter = StepModel(self.manifest, "converter.onnx", CONVERTER_INPUTS, threads)
-        self.encoder_lookahead = int(s.get("encoder_lookahead_frames", 1))
-        self.converter_lookahead = int(s.get("converter_lookahead_frames", 1))
+        self.encoder_lookahead, self.converter_lookahead = declared_lookahead_frames(s)
         vocoder_name = s.get("vocoder")
         if not isinstance(vocoder_name, str):
             raise ModelBundleError(f"{where}: field 'settings.vocoder' should name the vocoder bundle folder")
