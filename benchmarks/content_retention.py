@@ -112,11 +112,8 @@ def main() -> int:
     ovrl: dict[str, list[float]] = {"source": [], "copy": []}
     mel_fn = VocoderMel()
     voices = [v for v in LIBRARY if v.name in args.voices.split(",")]
-    models = {}
-    for spec in args.checkpoint:
-        label, _, path = spec.partition("=")
-        enc, conv, saved = load_checkpoint(Path(path))
-        models[label] = (enc, conv, saved)
+    work = dict(spec.partition("=")[::2] for spec in args.checkpoint)  # label -> work folder
+    models = {label: load_checkpoint(Path(path)) for label, path in work.items()}
     counts: dict[str, list[int]] = {}
     mse: dict[str, list[float]] = {label: [] for label in models}
     var: list[float] = []
@@ -155,7 +152,7 @@ def main() -> int:
     wer = {c: round(e / max(n, 1), 4) for c, (e, n) in counts.items()}
     result = {
         "clips": args.clips,
-        "checkpoints": {k.split("=")[0]: k.split("=", 1)[1] for k in args.checkpoint},
+        "checkpoints": work,
         "encoders": {k: m[0].config for k, m in models.items()},
         "wer": wer,
         "teacher_mse": {k: round(float(np.mean(v)), 4) for k, v in mse.items()},
