@@ -5,11 +5,14 @@ Two phases in one run, both on random 2.2 s segments of the training utterances 
 
 1. **content** - :class:`ContentEncoder` learns the top principal components of Whisper-base
    states from a vocal-tract-warped, gain-jittered log-mel (so its output carries the words and
-   not the vocal tract).
+   not the vocal tract), with simulated recording conditions (EQ, low-pass, reverberation,
+   noise: :func:`~vc_core.train.models.simulate_recording`) so that real microphones look like
+   the clean synthetic corpus to it. The teacher hears the clean clip.
 2. **converter** - with the encoder frozen, :class:`Converter` learns to rebuild the utterance's
    own log-mel from the encoder's content, the utterance's F0 and energy, and its speaker's
    d-vector (the speaker mean half of the time, the utterance's own the other half, so that a
-   d-vector from a new clip also works). Loss: L1 before and after the post-net plus L1 of the
+   d-vector from a new clip also works). Its content and energy inputs come from the simulated
+   recording, its target is the clean log-mel. Loss: L1 before and after the post-net plus L1 of the
    time and frequency differences (keeps harmonics and onsets sharp).
 
 Checkpoints go to ``<work>/checkpoint.pt`` every ``--checkpoint-s`` seconds (atomic rename) and
@@ -45,6 +48,7 @@ from vc_core.train.models import (
     energy_of,
     make_encoder,
     pitch_features,
+    simulate_recording,
     warp_mel,
 )
 
@@ -72,6 +76,7 @@ class TrainConfig:
     encoder_channels: int = 256
     encoder_dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
     encoder_lookahead: int = 3  # frames (35 ms)
+    simulate_recording: bool = True  # EQ, low-pass, reverb and noise on the inputs (models.simulate_recording)
 
     def encoder_config(self) -> dict[str, object]:
         return {
@@ -176,9 +181,12 @@ class Batches:
         mel_t = torch.from_numpy(mel).transpose(1, 2) + torch.from_numpy(gain.astype(np.float32))
         mel_t = torch.clamp(mel_t, min=math.log(1e-5))
         warp = np.exp(rng.uniform(math.log(cfg.warp_range[0]), math.log(cfg.warp_range[1]), cfg.batch))
+        warped = warp_mel(mel_t, torch.from_numpy(warp.astype(np.float32)))
+        heard, warped = simulate_recording((mel_t, warped), rng) if cfg.simulate_recording else (mel_t, warped)
         return {
-            "mel": mel_t,
-            "warped": warp_mel(mel_t, torch.from_numpy(warp.astype(np.float32))),
+            "mel": mel_t,  # clean: the converter's target
+            "heard": heard,  # as a microphone would give it: the source of the energy input
+            "warped": warped,  # warped and recorded: the content encoder's input
             "teacher": torch.from_numpy(teacher).transpose(1, 2),
             "f0": torch.from_numpy(f0),
             "speaker": torch.from_numpy(spk),
@@ -201,7 +209,7 @@ def converter_loss(enc: ContentEncoder, conv: Converter, batch: dict[str, Tensor
         content = enc(batch["warped"])[:, :, la:]  # (B, 64, n - la) aligned with frames 0 .. n - la - 1
     mel = batch["mel"][:, :, :-la]
     bins, cont = pitch_features(batch["f0"][:, :-la])
-    coarse, fine = conv(content, bins, cont, energy_of(mel), batch["speaker"])
+    coarse, fine = conv(content, bins, cont, energy_of(batch["heard"][:, :, :-la]), batch["speaker"])
     # converter output t + 1 describes frame t: score frames warmup .. n - la - 2
     tgt = mel[:, :, warmup:-1]
     m = batch["mask"][:, None, warmup : mel.shape[2] - 1]
@@ -421,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated dilations of the encoder's blocks",
     )
     ap.add_argument("--encoder-lookahead", type=int, default=TrainConfig.encoder_lookahead, help="frames")
+    ap.add_argument("--clean-inputs", action="store_true", help="no simulated recording conditions on the inputs")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -434,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder_channels=args.encoder_channels,
         encoder_dilations=tuple(int(d) for d in args.encoder_dilations.split(",")),
         encoder_lookahead=args.encoder_lookahead,
+        simulate_recording=not args.clean_inputs,
     )
     s = train(args.features, args.work, cfg, not args.no_progress, args.stop_after, args.init_from)
     if "stopped_after" in s:
