@@ -5,15 +5,17 @@ Two phases in one run, both on random 2.2 s segments of the training utterances 
 
 1. **content** - :class:`ContentEncoder` learns the top principal components of Whisper-base
    states from a vocal-tract-warped, gain-jittered log-mel (so its output carries the words and
-   not the vocal tract), with simulated recording conditions (EQ, low-pass, reverberation,
-   noise: :func:`~vc_core.train.models.simulate_recording`) so that real microphones look like
-   the clean synthetic corpus to it. The teacher hears the clean clip.
+   not the vocal tract). ``--simulate-recording`` adds random recording conditions (EQ, low-pass,
+   reverberation, noise: :func:`~vc_core.train.models.simulate_recording`) to its input, the
+   teacher hearing the clean clip; the shipped models are trained without them
+   (docs/voice-models.md §7: cleaner output, but more words lost).
 2. **converter** - with the encoder frozen, :class:`Converter` learns to rebuild the utterance's
    own log-mel from the encoder's content, the utterance's F0 and energy, and its speaker's
    d-vector (the speaker mean half of the time, the utterance's own the other half, so that a
-   d-vector from a new clip also works). Its content and energy inputs come from the simulated
-   recording, its target is the clean log-mel. Loss: L1 before and after the post-net plus L1 of the
-   time and frequency differences (keeps harmonics and onsets sharp).
+   d-vector from a new clip also works). With ``--simulate-recording`` its content and energy
+   inputs come from the simulated recording, its target stays the clean log-mel. Loss: L1 before
+   and after the post-net plus L1 of the time and frequency differences (keeps harmonics and
+   onsets sharp).
 
 Checkpoints go to ``<work>/checkpoint.pt`` every ``--checkpoint-s`` seconds (atomic rename) and
 a run resumes from there; ``<work>/summary.json`` is written at the end.
@@ -61,8 +63,8 @@ SUMMARY = "summary.json"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    content_steps: int = 1200
-    converter_steps: int = 4500
+    content_steps: int = 5000
+    converter_steps: int = 5000
     batch: int = 16
     segment_frames: int = 192  # 2.2 s
     warmup_frames: int = 32  # context before the scored frames (the nets are causal)
@@ -70,13 +72,13 @@ class TrainConfig:
     warp_range: tuple[float, float] = (0.84, 1.19)
     gain_range_db: float = 8.0
     seed: int = 1234
-    threads: int = 1  # 2 OpenMP threads ran 10x slower here when other jobs shared the cores
+    threads: int = 1  # 2 are 1.5-2x faster on idle cores (make train), far slower when other jobs share them
     checkpoint_s: float = 120.0
     validate_every: int = 250
     encoder_channels: int = 256
     encoder_dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
     encoder_lookahead: int = 3  # frames (35 ms)
-    simulate_recording: bool = True  # EQ, low-pass, reverb and noise on the inputs (models.simulate_recording)
+    simulate_recording: bool = False  # EQ, low-pass, reverb and noise on the inputs (models.simulate_recording)
 
     def encoder_config(self) -> dict[str, object]:
         return {
@@ -429,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated dilations of the encoder's blocks",
     )
     ap.add_argument("--encoder-lookahead", type=int, default=TrainConfig.encoder_lookahead, help="frames")
-    ap.add_argument("--clean-inputs", action="store_true", help="no simulated recording conditions on the inputs")
+    ap.add_argument(
+        "--simulate-recording", action="store_true", help="random EQ, low-pass, reverberation and noise on the inputs"
+    )
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -443,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder_channels=args.encoder_channels,
         encoder_dilations=tuple(int(d) for d in args.encoder_dilations.split(",")),
         encoder_lookahead=args.encoder_lookahead,
-        simulate_recording=not args.clean_inputs,
+        simulate_recording=args.simulate_recording,
     )
     s = train(args.features, args.work, cfg, not args.no_progress, args.stop_after, args.init_from)
     if "stopped_after" in s:
