@@ -22,8 +22,11 @@ A=$!
 $PY -m vc_core.train.corpus --minutes 15 --virtual 0 --rate-hz 22050 --sources kokoro --out "$CACHE/corpus-kokoro" \
     --no-progress >"$CACHE/logs/corpus-b.log" 2>&1 &
 B=$!
-wait $A || { echo "corpus job failed: see $CACHE/logs/corpus-a.log" >&2; exit 1; }
-wait $B || { echo "corpus job failed: see $CACHE/logs/corpus-b.log" >&2; exit 1; }
+wait_corpus_job() {  # PID LOG-SUFFIX; on failure also stops the other job (corpora resume on the next run)
+    wait "$1" || { echo "corpus job failed: see $CACHE/logs/corpus-$2.log" >&2; kill $A $B 2>/dev/null; exit 1; }
+}
+wait_corpus_job $A a
+wait_corpus_job $B b
 echo "== 2/5 features (log-mel, Whisper-base teacher, F0, d-vectors)"
 $PY -m vc_core.train.dataset --corpus "$CACHE/corpus" "$CACHE/corpus-kokoro" "$CACHE/corpus-mixed" --out "$CACHE/features"
 echo "== 3/5 training: content encoder (3 frames look-ahead), then converter"
