@@ -14,6 +14,11 @@ Beside the WER, ``teacher_mse`` is each content encoder's mean squared error to 
 (Whisper-base states of the whole clip, in the checkpoint's own principal components) on these
 real clips, with ``teacher_var``, the error of predicting each component's clip mean, and
 ``dnsmos_ovrl`` of the source clips and of their copy synthesis (the vocoder's own ceiling).
+For a checkpoint trained with the phone loss (``--phone-weight``), ``phone_error_rate`` is its
+phone classifier's best-path error on these clips against the phones of their transcripts
+(:mod:`vc_core.train.phones`): how much of the words the content itself keeps on real speech.
+``--encoder-only`` measures just these two (seconds, no conversion, no transcripts): enough to
+compare content encoders trained with ``--stop-after content``.
 
 The models run on whole utterances in torch; the shipped stage runs the same networks frame by
 frame and equals them (``tests/test_train_smoke.py``). Needs the train and eval extras.
@@ -34,6 +39,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,10 +54,11 @@ from vc_core.eval.metrics import Dnsmos, WhisperTranscriber, word_errors  # noqa
 from vc_core.eval.quality import find_eval_clips  # noqa: E402
 from vc_core.io.audiofile import read_audio  # noqa: E402
 from vc_core.neural.bundles import VOCODER_NAME  # noqa: E402
-from vc_core.train.dataset import frame_f0, whisper_on_frames  # noqa: E402
+from vc_core.train.dataset import INDEX, frame_f0, whisper_on_frames  # noqa: E402
 from vc_core.train.export import LIBRARY, load_checkpoint  # noqa: E402
 from vc_core.train.features import WhisperEncoder, packaged_dvector_encoder  # noqa: E402
 from vc_core.train.models import ContentEncoder, Converter, energy_of, pitch_features  # noqa: E402
+from vc_core.train.phones import N_LABELS, edit_distance, greedy_decode, phone_ids  # noqa: E402
 from vc_core.vocoder import OnnxVocoder  # noqa: E402
 from vc_core.voices.bundle import read_manifest  # noqa: E402
 
@@ -91,6 +98,17 @@ def moved_f0(f0: np.ndarray, median_hz: float) -> np.ndarray:
     return out
 
 
+def add_phone_edits(edits: list[int], saved: dict[str, Any], content: np.ndarray, text: str) -> None:
+    """Add (best-path phone edits, reference phones) of a checkpoint's phone classifier on ``content``."""
+    head = torch.nn.Conv1d(content.shape[1], N_LABELS, 1)
+    head.load_state_dict(saved["phone_head"])
+    with torch.no_grad():
+        best = head(torch.from_numpy(content.T[None].copy()))[0].argmax(dim=0).tolist()
+    ref = phone_ids(text)
+    edits[0] += edit_distance(greedy_decode(best), ref)
+    edits[1] += len(ref)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -100,6 +118,9 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=10, help="first N clips (5 LibriVox, then cards)")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--cache", type=Path, default=ROOT / ".cache")
+    ap.add_argument("--features", type=Path, default=ROOT / ".cache" / "features")
+    ap.add_argument("--held-out", type=int, default=100, help="held-out synthetic utterances for the phone error rate")
+    ap.add_argument("--encoder-only", action="store_true", help="only teacher MSE and phone error rate")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "content_retention.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -117,6 +138,7 @@ def main() -> int:
     counts: dict[str, list[int]] = {}
     mse: dict[str, list[float]] = {label: [] for label in models}
     var: list[float] = []
+    phone_edits: dict[str, list[int]] = {}  # label -> [edits, reference phones]
     rows = []
 
     def score(cond: str, clip_name: str, text: str, mel: np.ndarray) -> None:
@@ -136,19 +158,33 @@ def main() -> int:
         w16 = resample_clip(wav, rate, 16000)
         own = dvec.embed(w16, 16000).astype(np.float32)
         states = whisper_on_frames(teacher.encode(w16), len(mel))
-        score("copy", clip.name, clip.text, mel)
-        ovrl["source"].append(mos.score(wav, rate).ovrl)
-        ovrl["copy"].append(mos.score(vocoder.vocode(mel), VOCODER_RATE_HZ).ovrl)
+        if not args.encoder_only:
+            score("copy", clip.name, clip.text, mel)
+            ovrl["source"].append(mos.score(wav, rate).ovrl)
+            ovrl["copy"].append(mos.score(vocoder.vocode(mel), VOCODER_RATE_HZ).ovrl)
         for label, (enc, conv, saved) in models.items():
             target_pcs = (states - saved["pca_mean"]) @ saved["pca_components"].T / saved["pca_scale"]
-            mse[label].append(float(np.mean((content_of(enc, mel) - target_pcs) ** 2)))
+            content = content_of(enc, mel)
+            mse[label].append(float(np.mean((content - target_pcs) ** 2)))
             if len(var) < len(mse[label]):
                 var.append(float(np.mean(target_pcs.var(axis=0))))
+            if "phone_head" in saved:
+                add_phone_edits(phone_edits.setdefault(label, [0, 0]), saved, content, clip.text)
+            if args.encoder_only:
+                continue
             score(f"{label}:self", clip.name, clip.text, convert(enc, conv, mel, f0, own))
             for v in voices:
                 target = saved["speaker_dvectors"][v.speaker].astype(np.float32)
                 median = float(read_manifest(args.models / v.name).settings["f0_median_hz"])
                 score(f"{label}:{v.name}", clip.name, clip.text, convert(enc, conv, mel, moved_f0(f0, median), target))
+    # the same phone error rate on held-out synthetic utterances (never trained on): the domain gap
+    synthetic_edits: dict[str, list[int]] = {}
+    index = json.loads((args.features / INDEX).read_text(encoding="utf-8"))["utterances"]
+    for item in [u for u in index if u["held_out"]][: args.held_out]:
+        mel = np.load(args.features / f"{item['id']}.npz")["mel"].astype(np.float32)
+        for label, (enc, _, saved) in models.items():
+            if "phone_head" in saved:
+                add_phone_edits(synthetic_edits.setdefault(label, [0, 0]), saved, content_of(enc, mel), item["text"])
     wer = {c: round(e / max(n, 1), 4) for c, (e, n) in counts.items()}
     result = {
         "clips": args.clips,
@@ -157,18 +193,26 @@ def main() -> int:
         "wer": wer,
         "teacher_mse": {k: round(float(np.mean(v)), 4) for k, v in mse.items()},
         "teacher_var": round(float(np.mean(var)), 4),
-        "dnsmos_ovrl": {k: round(float(np.mean(v)), 3) for k, v in ovrl.items()},
-        "ref_words": next(iter(counts.values()))[1],
+        "phone_error_rate": {k: round(e / max(n, 1), 4) for k, (e, n) in phone_edits.items()},
+        "phone_error_rate_synthetic_held_out": {k: round(e / max(n, 1), 4) for k, (e, n) in synthetic_edits.items()},
+        "dnsmos_ovrl": {k: round(float(np.mean(v)), 3) for k, v in ovrl.items() if v},
+        "ref_words": next(iter(counts.values()))[1] if counts else 0,
         "seconds": round(time.perf_counter() - t0, 1),
         "rows": rows,
     }
     print(f"\ncontent encoder MSE to the teacher on these clips (clip-mean baseline {result['teacher_var']:.3f}):")
     for k, v in result["teacher_mse"].items():
         print(f"  {k:<16} {v:.3f}")
-    print("DNSMOS OVRL: " + ", ".join(f"{k} {v:.2f}" for k, v in result["dnsmos_ovrl"].items()))
-    print("pooled WER (all word edits / all reference words):")
-    for c, w in wer.items():
-        print(f"  {c:<16} {w:.3f}")
+    for k, v in result["phone_error_rate"].items():
+        synthetic = result["phone_error_rate_synthetic_held_out"][k]
+        print(
+            f"phone error rate of {k}'s content: {v:.3f} on these clips, {synthetic:.3f} on held-out synthetic speech"
+        )
+    if not args.encoder_only:
+        print("DNSMOS OVRL: " + ", ".join(f"{k} {v:.2f}" for k, v in result["dnsmos_ovrl"].items()))
+        print("pooled WER (all word edits / all reference words):")
+        for c, w in wer.items():
+            print(f"  {c:<16} {w:.3f}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return 0

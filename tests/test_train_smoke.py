@@ -20,7 +20,8 @@ from vc_core.dsp.mel import VOCODER_RATE_HZ, VocoderMel  # noqa: E402
 from vc_core.train.dataset import INDEX, frame_f0  # noqa: E402
 from vc_core.train.export import export_base  # noqa: E402
 from vc_core.train.models import ContentEncoder, Converter, energy_of, pitch_features  # noqa: E402
-from vc_core.train.train import CHECKPOINT, TrainConfig, train  # noqa: E402
+from vc_core.train.phones import BLANK, N_LABELS, PHONES, edit_distance, greedy_decode, phone_ids  # noqa: E402
+from vc_core.train.train import CHECKPOINT, Batches, TrainConfig, load_features, train  # noqa: E402
 
 TINY = TrainConfig(
     content_steps=60,
@@ -190,3 +191,63 @@ def test_simulated_recording_changes_inputs_alike_and_keeps_the_floor() -> None:
     assert torch.equal(a, again)  # seeded
     silent_level = a[:, :, 60:].mean(dim=(1, 2))
     assert int((silent_level > LOG_FLOOR + 2.5).sum()) >= 3  # several got a noise floor (EQ alone: < 1.4)
+
+
+def _with_text(features: Path, out: Path) -> Path:
+    """A copy of ``features`` whose utterances have a text (two alternating sentences)."""
+    shutil.copytree(features, out)
+    index = json.loads((out / INDEX).read_text())
+    for i, item in enumerate(index["utterances"]):
+        item["text"] = ("The quick brown fox.", "Jumps over the lazy dog.")[i % 2]
+    (out / INDEX).write_text(json.dumps(index))
+    return out
+
+
+def test_the_phone_loss_falls_on_whole_utterances(features: Path, tmp_path: Path) -> None:
+    pytest.importorskip("hibari")
+    texted = _with_text(features, tmp_path / "texted")
+    cfg = TrainConfig(**{**TINY.__dict__, "phone_weight": 1.0, "content_steps": 80})
+    s = train(texted, tmp_path / "work", cfg, progress=False, stop_after="content")
+    h = s["history"]
+    assert h[-1]["train_ctc"] < 0.7 * h[0]["train_ctc"], [r["train_ctc"] for r in h]
+    assert all(0.0 <= r["val_per"] <= 1.0 and r["val_ctc"] > 0 for r in h)
+    saved = torch.load(tmp_path / "work" / CHECKPOINT, weights_only=False)
+    assert saved["phone_head"]["weight"].shape[0] == N_LABELS
+    with pytest.raises(ValueError, match="phone weight"):  # a run keeps its loss when resumed
+        train(texted, tmp_path / "work", TINY, progress=False)
+
+
+def test_the_phone_loss_needs_text(features: Path, tmp_path: Path) -> None:
+    pytest.importorskip("hibari")
+    cfg = TrainConfig(**{**TINY.__dict__, "phone_weight": 1.0})
+    with pytest.raises(ValueError, match="no text"):
+        train(features, tmp_path / "work", cfg, progress=False)
+
+
+def test_phone_labels_and_best_path_decoding() -> None:
+    pytest.importorskip("hibari")
+    go = phone_ids("Go forward ten meters.")
+    assert go[:2] == [PHONES.index("ɡ") + 1, PHONES.index("O") + 1] and BLANK not in go
+    assert greedy_decode([0, 3, 3, 0, 3, 5, 5, 0]) == [3, 3, 5]
+    assert edit_distance([1, 2, 3], [1, 3]) == 1 and edit_distance([], [4, 4]) == 2
+
+
+def test_tempo_and_band_masks_change_the_encoder_input_only_as_asked(features: Path, tmp_path: Path) -> None:
+    pytest.importorskip("hibari")
+    utts, extra = load_features(_with_text(features, tmp_path / "texted"), 0, phones=True)
+    slow = TrainConfig(**{**TINY.__dict__, "tempo_range": (0.8, 0.8), "freq_masks": 2})
+    plain = Batches(utts, TINY, extra["speaker_dvectors"], seed=5).draw_utterances()
+    b = Batches(utts, slow, extra["speaker_dvectors"], seed=5).draw_utterances()
+    # the same utterances (the same draws), each 1 / 0.8 times as long
+    ratio = (b["frame_lengths"] - _lead(b)).float() / (plain["frame_lengths"] - _lead(plain)).float()
+    assert torch.equal(b["phones"], plain["phones"])
+    assert torch.all(ratio > 1.23) and torch.all(ratio < 1.27), ratio
+    assert b["mask"].sum(dim=1).tolist() == (b["frame_lengths"] - _lead(b)).tolist()
+    # masked bands are flat in the encoder's input; the converter's target is never masked
+    flat = (b["warped"].std(dim=2) < 1e-6).any(dim=1)
+    assert flat.any() and not (b["mel"].std(dim=2) < 1e-6).any(dim=1).any()
+
+
+def _lead(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Frames of silence before each utterance (the first unmasked frame)."""
+    return batch["mask"].argmax(dim=1)

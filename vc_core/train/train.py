@@ -8,7 +8,10 @@ Two phases in one run, both on random 2.2 s segments of the training utterances 
    not the vocal tract). ``--simulate-recording`` adds random recording conditions (EQ, low-pass,
    reverberation, noise: :func:`~vc_core.train.models.simulate_recording`) to its input, the
    teacher hearing the clean clip; the shipped models are trained without them
-   (docs/voice-models.md §7: cleaner output, but more words lost).
+   (docs/voice-models.md §7: cleaner output, but more words lost). ``--phone-weight`` trains it
+   on whole utterances and adds a CTC loss on their phones (:mod:`vc_core.train.phones`)
+   through a linear classifier that is not exported; ``--tempo`` and ``--freq-masks`` vary the
+   speaking rate and hide mel bands. All three are off in the shipped recipe (§8: no better).
 2. **converter** - with the encoder frozen, :class:`Converter` learns to rebuild the utterance's
    own log-mel from the encoder's content, the utterance's F0 and energy, and its speaker's
    d-vector (the speaker mean half of the time, the utterance's own the other half, so that a
@@ -32,12 +35,13 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import Tensor
 
@@ -53,6 +57,7 @@ from vc_core.train.models import (
     simulate_recording,
     warp_mel,
 )
+from vc_core.train.phones import BLANK, N_LABELS, edit_distance, greedy_decode, phone_ids
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,10 @@ class TrainConfig:
     encoder_dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
     encoder_lookahead: int = 3  # frames (35 ms)
     simulate_recording: bool = False  # EQ, low-pass, reverb and noise on the inputs (models.simulate_recording)
+    phone_weight: float = 0.0  # > 0: content phase on whole utterances, MSE + this x CTC loss on phones
+    max_utterance_frames: int = 640  # longer utterances are left out of whole-utterance batches (7.4 s)
+    tempo_range: tuple[float, float] = (1.0, 1.0)  # speaking-rate factors drawn per example (time-stretched)
+    freq_masks: int = 0  # up to this many bands of <= 10 mel bins hidden from the content encoder per example
 
     def encoder_config(self) -> dict[str, object]:
         return {
@@ -97,6 +106,7 @@ class Utt:
     f0: F32  # (N,)
     dvector: F32  # (256,)
     held_out: bool
+    phones: list[int] = field(default_factory=list)  # CTC labels of its text (vc_core.train.phones)
 
 
 def fit_pca(states: list[F32], dims: int, seed: int) -> tuple[F32, F32, float]:
@@ -112,9 +122,12 @@ def fit_pca(states: list[F32], dims: int, seed: int) -> tuple[F32, F32, float]:
 
 
 def load_features(
-    features: Path, seed: int, pca: tuple[F32, F32, float] | None = None
+    features: Path, seed: int, pca: tuple[F32, F32, float] | None = None, phones: bool = False
 ) -> tuple[list[Utt], dict[str, Any]]:
-    """Utterances with teacher states projected on ``pca`` (mean, components, scale); fitted when None."""
+    """Utterances with teacher states projected on ``pca`` (mean, components, scale); fitted when None.
+
+    ``phones``: also transcribe each utterance's ``text`` into phone labels (for the CTC loss).
+    """
     index = json.loads((features / INDEX).read_text(encoding="utf-8"))
     raw = []
     for item in index["utterances"]:
@@ -132,9 +145,13 @@ def load_features(
             f0.astype(np.float32),
             dv.astype(np.float32),
             bool(it["held_out"]),
+            phone_ids(it.get("text", "")) if phones else [],
         )
         for it, mel, w, f0, dv in raw
     ]
+    if phones and not all(u.phones for u in utts):
+        missing = next(u.id for u in utts if not u.phones)
+        raise ValueError(f"{features / INDEX}: utterance {missing} has no text to transcribe into phones")
     speakers: dict[str, list[F32]] = {}
     for u in utts:
         if not u.held_out:
@@ -150,7 +167,12 @@ def _unit(v: F32) -> F32:
 
 
 class Batches:
-    """Random segments of ``warmup + segment + lookahead`` frames (the extra frames pay the look-ahead)."""
+    """Random training examples of a set of utterances, as tensors.
+
+    :meth:`draw`: segments of ``warmup + segment + lookahead`` frames (the extra frames pay the
+    look-ahead). :meth:`draw_utterances`: whole utterances after 0 .. ``warmup`` frames of silence,
+    padded to the longest, with their phone labels (for the CTC loss).
+    """
 
     def __init__(self, utts: list[Utt], cfg: TrainConfig, speaker_dvectors: dict[str, F32], seed: int) -> None:
         self.utts = [u for u in utts if len(u.mel) > 8]
@@ -160,30 +182,78 @@ class Batches:
         self.rng = np.random.default_rng(seed)
         w = np.array([len(u.mel) for u in self.utts], dtype=np.float64)
         self.p = w / w.sum()
+        self.whole = [u for u in self.utts if u.phones and len(u.mel) <= cfg.max_utterance_frames]
 
     def draw(self) -> dict[str, Tensor]:
+        n, rng = self.frames, self.rng
+        picks = []
+        for _ in range(self.cfg.batch):
+            u = self._tempo(self.utts[int(rng.choice(len(self.utts), p=self.p))])
+            start = int(rng.integers(-self.cfg.warmup_frames, max(1, len(u.mel) - n // 2)))
+            picks.append((u, start, bool(rng.random() < 0.5)))
+        return self._assemble(picks, n)
+
+    def draw_utterances(self) -> dict[str, Tensor]:
+        if not self.whole:
+            raise ValueError("no utterance has phone labels and at most max_utterance_frames frames")
+        rng = self.rng
+        utts = [self._tempo(self.whole[int(k)]) for k in rng.choice(len(self.whole), size=self.cfg.batch)]
+        lead = rng.integers(0, self.cfg.warmup_frames + 1, size=len(utts))
+        lengths = [int(k) + len(u.mel) for k, u in zip(lead, utts, strict=True)]  # silence + utterance
+        n = max(lengths) + self.cfg.encoder_lookahead
+        out = self._assemble([(u, -int(k), bool(rng.random() < 0.5)) for u, k in zip(utts, lead, strict=True)], n)
+        out["phones"] = torch.tensor([p for u in utts for p in u.phones], dtype=torch.long)
+        out["phone_lengths"] = torch.tensor([len(u.phones) for u in utts], dtype=torch.long)
+        out["frame_lengths"] = torch.tensor(lengths, dtype=torch.long)
+        return out
+
+    def _tempo(self, u: Utt) -> Utt:
+        """``u`` spoken faster or slower by a factor from ``cfg.tempo_range`` (frames resampled; pitch kept)."""
+        lo, hi = self.cfg.tempo_range
+        if lo == hi == 1.0:
+            return u
+        rate = float(np.exp(self.rng.uniform(math.log(lo), math.log(hi))))
+        src = np.arange(0.0, len(u.mel) - 1, rate)
+        i = np.floor(src).astype(int)
+        w = (src - i)[:, None].astype(np.float32)
+
+        def interp(x: F32) -> F32:
+            out: F32 = (x[i] * (1 - w) + x[i + 1] * w).astype(np.float32)
+            return out
+
+        f0 = u.f0[np.round(src).astype(int)]  # nearest: voicing stays a 0 / non-0 decision
+        return replace(u, mel=interp(u.mel), teacher=interp(u.teacher), f0=f0)
+
+    def _assemble(self, picks: list[tuple[Utt, int, bool]], n: int) -> dict[str, Tensor]:
+        """Examples of ``n`` frames: (utterance, its first frame (negative = silence first), whether
+        to condition on its speaker's mean d-vector rather than its own)."""
         cfg, rng = self.cfg, self.rng
-        n = self.frames
-        mel = np.full((cfg.batch, n, 80), math.log(1e-5), np.float32)
-        teacher = np.zeros((cfg.batch, n, CONTENT_DIM), np.float32)
-        f0 = np.zeros((cfg.batch, n), np.float32)
-        spk = np.zeros((cfg.batch, 256), np.float32)
-        mask = np.zeros((cfg.batch, n), np.float32)
-        for b in range(cfg.batch):
-            u = self.utts[int(rng.choice(len(self.utts), p=self.p))]
-            start = int(rng.integers(-cfg.warmup_frames, max(1, len(u.mel) - n // 2)))
+        b_n = len(picks)
+        mel = np.full((b_n, n, 80), math.log(1e-5), np.float32)
+        teacher = np.zeros((b_n, n, CONTENT_DIM), np.float32)
+        f0 = np.zeros((b_n, n), np.float32)
+        spk = np.zeros((b_n, 256), np.float32)
+        mask = np.zeros((b_n, n), np.float32)
+        for b, (u, start, speaker_mean) in enumerate(picks):
             lo, hi = max(0, start), min(len(u.mel), start + n)
             dst = lo - start
             mel[b, dst : dst + hi - lo] = u.mel[lo:hi]
             teacher[b, dst : dst + hi - lo] = u.teacher[lo:hi]
             f0[b, dst : dst + hi - lo] = u.f0[lo:hi]
             mask[b, dst : dst + hi - lo] = 1.0
-            spk[b] = self.spk.get(u.speaker, u.dvector) if rng.random() < 0.5 else u.dvector
-        gain = rng.uniform(-1, 1, (cfg.batch, 1, 1)) * cfg.gain_range_db / 20.0 * math.log(10.0)
+            spk[b] = self.spk.get(u.speaker, u.dvector) if speaker_mean else u.dvector
+        gain = rng.uniform(-1, 1, (b_n, 1, 1)) * cfg.gain_range_db / 20.0 * math.log(10.0)
         mel_t = torch.from_numpy(mel).transpose(1, 2) + torch.from_numpy(gain.astype(np.float32))
         mel_t = torch.clamp(mel_t, min=math.log(1e-5))
-        warp = np.exp(rng.uniform(math.log(cfg.warp_range[0]), math.log(cfg.warp_range[1]), cfg.batch))
+        warp = np.exp(rng.uniform(math.log(cfg.warp_range[0]), math.log(cfg.warp_range[1]), b_n))
         warped = warp_mel(mel_t, torch.from_numpy(warp.astype(np.float32)))
+        if cfg.freq_masks:  # hidden bands read as the example's mean level: the encoder must not rely on any one
+            warped = warped.clone()
+            for b in range(b_n):
+                for _ in range(int(rng.integers(0, cfg.freq_masks + 1))):
+                    width = int(rng.integers(1, 11))
+                    lo_band = int(rng.integers(0, 80 - width))
+                    warped[b, lo_band : lo_band + width] = warped[b].mean()
         heard, warped = simulate_recording((mel_t, warped), rng) if cfg.simulate_recording else (mel_t, warped)
         return {
             "mel": mel_t,  # clean: the converter's target
@@ -196,13 +266,51 @@ class Batches:
         }
 
 
-def content_loss(enc: ContentEncoder, batch: dict[str, Tensor], warmup: int) -> Tensor:
+def content_loss(
+    enc: ContentEncoder,
+    batch: dict[str, Tensor],
+    warmup: int,
+    head: torch.nn.Module | None = None,
+    phone_weight: float = 0.0,
+    with_per: bool = False,
+) -> tuple[Tensor, dict[str, float]]:
+    """(loss, its parts): MSE to the teacher, plus ``phone_weight`` x CTC of ``head``'s phone
+    posteriors when the batch has phone labels (:meth:`Batches.draw_utterances`); ``with_per``
+    adds the phone error rate to the parts."""
     la = enc.lookahead_frames
     out = enc(batch["warped"])[:, :, la:]  # output t + la describes frame t
     tgt = batch["teacher"][:, :, :-la]
     m = batch["mask"][:, None, :-la]
     m = m[:, :, warmup:]
-    return (((out - tgt)[:, :, warmup:] ** 2) * m).sum() / (m.sum() * CONTENT_DIM + 1e-9)
+    mse = (((out - tgt)[:, :, warmup:] ** 2) * m).sum() / (m.sum() * CONTENT_DIM + 1e-9)
+    if head is None or "phones" not in batch:
+        return mse, {"mse": float(mse.detach())}
+    logp = F.log_softmax(head(out), dim=1)  # (B, labels, N)
+    ctc = F.ctc_loss(
+        logp.permute(2, 0, 1),
+        batch["phones"],
+        batch["frame_lengths"],
+        batch["phone_lengths"],
+        blank=BLANK,
+        zero_infinity=True,
+    )
+    parts = {"mse": float(mse.detach()), "ctc": float(ctc.detach())}
+    if with_per:
+        parts["per"] = phone_error_rate(logp, batch)
+    return mse + phone_weight * ctc, parts
+
+
+def phone_error_rate(logp: Tensor, batch: dict[str, Tensor]) -> float:
+    """Best-path phone error rate of per-frame phone log-posteriors (B, labels, N) against the batch's labels."""
+    best = logp.argmax(dim=1)
+    errors = total = 0
+    offset = 0
+    for b, (n, k) in enumerate(zip(batch["frame_lengths"].tolist(), batch["phone_lengths"].tolist(), strict=True)):
+        ref = batch["phones"][offset : offset + k].tolist()
+        offset += k
+        errors += edit_distance(greedy_decode(best[b, :n].tolist()), ref)
+        total += k
+    return errors / max(total, 1)
 
 
 def converter_loss(enc: ContentEncoder, conv: Converter, batch: dict[str, Tensor], warmup: int) -> Tensor:
@@ -285,7 +393,7 @@ def train(
     origin = saved if saved is not None else init
     pca = (origin["pca_mean"], origin["pca_components"], float(origin["pca_scale"])) if origin is not None else None
     t_load = time.perf_counter()
-    utts, extra = load_features(features, cfg.seed, pca)
+    utts, extra = load_features(features, cfg.seed, pca, phones=cfg.phone_weight > 0)
     log.info("loaded %d utterances in %.0f s", len(utts), time.perf_counter() - t_load)
     train_utts = [u for u in utts if not u.held_out]
     val_utts = [u for u in utts if u.held_out]
@@ -294,14 +402,22 @@ def train(
     if init is not None:
         load_compatible(conv, init["converter"])
         log.info("converter warm-started from %s", init_from)
-    opt_e = torch.optim.AdamW(enc.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    # phone posteriors from the content (training only: the CTC loss's classifier, not exported)
+    head = torch.nn.Conv1d(CONTENT_DIM, N_LABELS, 1) if cfg.phone_weight > 0 else None
+    content_params = [*enc.parameters(), *(head.parameters() if head is not None else [])]
+    opt_e = torch.optim.AdamW(content_params, lr=cfg.lr, weight_decay=1e-4)
     opt_c = torch.optim.AdamW(conv.parameters(), lr=cfg.lr, weight_decay=1e-4)
     state: dict[str, Any] = {"phase": "content", "step": 0, "history": [], "seconds": 0.0}
     if saved is not None:
         was = saved.get("encoder_config", LEGACY_ENCODER)
         if was != enc.config:
             raise ValueError(f"{ck}: encoder {was} differs from {enc.config}; use another --work")
+        saved_weight = saved.get("config", {}).get("phone_weight", 0.0)
+        if saved_weight != cfg.phone_weight:
+            raise ValueError(f"{ck}: phone weight {saved_weight} differs from {cfg.phone_weight}; use another --work")
         enc.load_state_dict(saved["encoder"])
+        if head is not None:
+            head.load_state_dict(saved["phone_head"])
         opt_e.load_state_dict(saved["opt_encoder"])
         if load_compatible(conv, saved["converter"]):
             opt_c.load_state_dict(saved["opt_converter"])
@@ -314,6 +430,7 @@ def train(
     data = Batches(train_utts, cfg, extra["speaker_dvectors"], resume_seed)
     val = Batches(val_utts, cfg, extra["speaker_dvectors"], cfg.seed + 7)
     val_batches = [val.draw() for _ in range(4)]
+    val_utterances = [val.draw_utterances() for _ in range(4)] if head is not None else []
 
     def checkpoint() -> None:
         _save(
@@ -327,6 +444,7 @@ def train(
                 "torch_rng": torch.get_rng_state(),
                 "config": asdict(cfg),
                 "encoder_config": enc.config,
+                **({"phone_head": head.state_dict()} if head is not None else {}),
                 **extra,
             },
         )
@@ -350,17 +468,17 @@ def train(
             bar = tqdm(total=steps, initial=state["step"], desc=phase, unit="step")
         last_ck = time.perf_counter()
         t_phase = time.perf_counter()
+        whole = phase == "content" and head is not None  # whole utterances: the CTC loss needs their text
         while state["step"] < steps:
-            batch = data.draw()
+            batch = data.draw_utterances() if whole else data.draw()
             net.train()
-            loss = (
-                content_loss(enc, batch, cfg.warmup_frames)
-                if phase == "content"
-                else converter_loss(enc, conv, batch, cfg.warmup_frames)
-            )
+            if phase == "content":
+                loss, parts = content_loss(enc, batch, 0 if whole else cfg.warmup_frames, head, cfg.phone_weight)
+            else:
+                loss = converter_loss(enc, conv, batch, cfg.warmup_frames)
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(content_params if phase == "content" else conv.parameters(), 1.0)
             opt.step()
             sched.step()
             state["step"] += 1
@@ -369,17 +487,25 @@ def train(
                 bar.update(1)
             if state["step"] % cfg.validate_every == 0 or state["step"] == steps:
                 net.eval()
+                row = {"phase": phase, "step": state["step"], "train_loss": float(loss.detach())}
+                if phase == "content" and head is not None:
+                    row["train_ctc"] = parts["ctc"]
+                w = cfg.warmup_frames
                 with torch.no_grad():
-                    fn = content_loss if phase == "content" else None
-                    vl = [
-                        float(fn(enc, b, cfg.warmup_frames))
-                        if fn
-                        else float(converter_loss(enc, conv, b, cfg.warmup_frames))
-                        for b in val_batches
-                    ]
-                tl, v = float(loss.detach()), float(np.mean(vl))
-                state["history"].append({"phase": phase, "step": state["step"], "train_loss": tl, "val_loss": v})
-                log.info("%s step %d: train %.4f, val %.4f", phase, state["step"], tl, v)
+                    if phase == "content":  # val_loss: the teacher MSE on segments, as without phones
+                        row["val_loss"] = float(np.mean([content_loss(enc, b, w)[0] for b in val_batches]))
+                        val_parts = [
+                            content_loss(enc, b, 0, head, cfg.phone_weight, with_per=True)[1] for b in val_utterances
+                        ]
+                        for key in ("ctc", "per"):
+                            if val_parts:
+                                row[f"val_{key}"] = float(np.mean([vp[key] for vp in val_parts]))
+                    else:
+                        row["val_loss"] = float(np.mean([converter_loss(enc, conv, b, w) for b in val_batches]))
+                state["history"].append(row)
+                log.info(
+                    "%s", ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+                )
             now = time.perf_counter()
             if now - last_ck > cfg.checkpoint_s:
                 state["seconds"] += now - t_phase
@@ -410,6 +536,13 @@ def train(
     return summary
 
 
+def cast_range(text: str) -> tuple[float, float]:
+    lo, hi = (float(v) for v in text.split(","))
+    if not 0.5 <= lo <= hi <= 2.0:
+        raise argparse.ArgumentTypeError(f"tempo range {text!r}: want lo,hi with 0.5 <= lo <= hi <= 2")
+    return lo, hi
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m vc_core.train.train", description=__doc__.split("\n")[0])
     ap.add_argument("--features", type=Path, default=Path(".cache/features"))
@@ -434,6 +567,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--simulate-recording", action="store_true", help="random EQ, low-pass, reverberation and noise on the inputs"
     )
+    ap.add_argument(
+        "--phone-weight",
+        type=float,
+        default=TrainConfig.phone_weight,
+        help="> 0: train the content encoder on whole utterances with this weight on a CTC loss on their phones",
+    )
+    ap.add_argument(
+        "--tempo", default="1,1", help="lo,hi speaking-rate factors for the training examples (1,1 = as spoken)"
+    )
+    ap.add_argument("--freq-masks", type=int, default=TrainConfig.freq_masks, help="mel bands hidden from the encoder")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -448,6 +591,9 @@ def main(argv: list[str] | None = None) -> int:
         encoder_dilations=tuple(int(d) for d in args.encoder_dilations.split(",")),
         encoder_lookahead=args.encoder_lookahead,
         simulate_recording=args.simulate_recording,
+        phone_weight=args.phone_weight,
+        tempo_range=cast_range(args.tempo),
+        freq_masks=args.freq_masks,
     )
     s = train(args.features, args.work, cfg, not args.no_progress, args.stop_after, args.init_from)
     if "stopped_after" in s:
