@@ -57,8 +57,8 @@ from vc_core.neural.bundles import VOCODER_NAME  # noqa: E402
 from vc_core.train.dataset import INDEX, frame_f0, whisper_on_frames  # noqa: E402
 from vc_core.train.export import LIBRARY, load_checkpoint  # noqa: E402
 from vc_core.train.features import WhisperEncoder, packaged_dvector_encoder  # noqa: E402
-from vc_core.train.models import ContentEncoder, Converter, energy_of, pitch_features  # noqa: E402
-from vc_core.train.phones import N_LABELS, edit_distance, greedy_decode, phone_ids  # noqa: E402
+from vc_core.train.models import ContentEncoder, Converter, energy_of, phone_head, pitch_features  # noqa: E402
+from vc_core.train.phones import best_path_errors, phone_ids  # noqa: E402
 from vc_core.vocoder import OnnxVocoder  # noqa: E402
 from vc_core.voices.bundle import read_manifest  # noqa: E402
 
@@ -98,15 +98,23 @@ def moved_f0(f0: np.ndarray, median_hz: float) -> np.ndarray:
     return out
 
 
-def add_phone_edits(edits: list[int], saved: dict[str, Any], content: np.ndarray, text: str) -> None:
-    """Add (best-path phone edits, reference phones) of a checkpoint's phone classifier on ``content``."""
-    head = torch.nn.Conv1d(content.shape[1], N_LABELS, 1)
-    head.load_state_dict(saved["phone_head"])
+def add_phone_edits(edits: list[int], head: torch.nn.Module, content: np.ndarray, text: str) -> None:
+    """Add (best-path phone edits, reference phones) of a phone classifier on ``content`` (N, 64)."""
     with torch.no_grad():
         best = head(torch.from_numpy(content.T[None].copy()))[0].argmax(dim=0).tolist()
     ref = phone_ids(text)
-    edits[0] += edit_distance(greedy_decode(best), ref)
+    edits[0] += best_path_errors(best, ref)
     edits[1] += len(ref)
+
+
+def phone_heads(models: dict[str, tuple[ContentEncoder, Converter, dict[str, Any]]]) -> dict[str, torch.nn.Module]:
+    """The phone classifiers of the checkpoints trained with the phone loss, by label."""
+    heads = {}
+    for label, (_, _, saved) in models.items():
+        if "phone_head" in saved:
+            heads[label] = phone_head()
+            heads[label].load_state_dict(saved["phone_head"])
+    return heads
 
 
 def main() -> int:
@@ -138,6 +146,7 @@ def main() -> int:
     counts: dict[str, list[int]] = {}
     mse: dict[str, list[float]] = {label: [] for label in models}
     var: list[float] = []
+    heads = phone_heads(models)
     phone_edits: dict[str, list[int]] = {}  # label -> [edits, reference phones]
     rows = []
 
@@ -168,8 +177,8 @@ def main() -> int:
             mse[label].append(float(np.mean((content - target_pcs) ** 2)))
             if len(var) < len(mse[label]):
                 var.append(float(np.mean(target_pcs.var(axis=0))))
-            if "phone_head" in saved:
-                add_phone_edits(phone_edits.setdefault(label, [0, 0]), saved, content, clip.text)
+            if label in heads:
+                add_phone_edits(phone_edits.setdefault(label, [0, 0]), heads[label], content, clip.text)
             if args.encoder_only:
                 continue
             score(f"{label}:self", clip.name, clip.text, convert(enc, conv, mel, f0, own))
@@ -180,11 +189,11 @@ def main() -> int:
     # the same phone error rate on held-out synthetic utterances (never trained on): the domain gap
     synthetic_edits: dict[str, list[int]] = {}
     index = json.loads((args.features / INDEX).read_text(encoding="utf-8"))["utterances"]
-    for item in [u for u in index if u["held_out"]][: args.held_out]:
+    for item in [u for u in index if u["held_out"]][: args.held_out] if heads else []:
         mel = np.load(args.features / f"{item['id']}.npz")["mel"].astype(np.float32)
-        for label, (enc, _, saved) in models.items():
-            if "phone_head" in saved:
-                add_phone_edits(synthetic_edits.setdefault(label, [0, 0]), saved, content_of(enc, mel), item["text"])
+        for label, head in heads.items():
+            content = content_of(models[label][0], mel)
+            add_phone_edits(synthetic_edits.setdefault(label, [0, 0]), head, content, item["text"])
     wer = {c: round(e / max(n, 1), 4) for c, (e, n) in counts.items()}
     result = {
         "clips": args.clips,

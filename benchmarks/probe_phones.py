@@ -40,7 +40,8 @@ from vc_core.io.audiofile import read_audio  # noqa: E402
 from vc_core.neural.voice import CONTENT_DIM  # noqa: E402
 from vc_core.train.dataset import whisper_on_frames  # noqa: E402
 from vc_core.train.features import WhisperEncoder  # noqa: E402
-from vc_core.train.phones import BLANK, N_LABELS, edit_distance, greedy_decode, phone_ids  # noqa: E402
+from vc_core.train.models import phone_head  # noqa: E402
+from vc_core.train.phones import BLANK, best_path_errors, phone_ids  # noqa: E402
 from vc_core.train.train import CHECKPOINT, Utt, load_features  # noqa: E402
 
 
@@ -58,10 +59,7 @@ def error_rate(head: torch.nn.Module, feats: list[np.ndarray], refs: list[list[i
     x, lengths = padded(feats)
     with torch.no_grad():
         best = head(x).argmax(dim=1)
-    edits = sum(
-        edit_distance(greedy_decode(best[i, :n].tolist()), r)
-        for i, (n, r) in enumerate(zip(lengths, refs, strict=True))
-    )
+    edits = sum(best_path_errors(best[i, :n].tolist(), r) for i, (n, r) in enumerate(zip(lengths, refs, strict=True)))
     return edits, sum(len(r) for r in refs)
 
 
@@ -82,7 +80,7 @@ def main() -> int:
     utts, _ = load_features(args.features, 0, pca, phones=True)
     train: list[Utt] = [u for u in utts if not u.held_out]
     held = [u for u in utts if u.held_out]
-    head = torch.nn.Conv1d(CONTENT_DIM, N_LABELS, 1)
+    head = phone_head()
     opt = torch.optim.Adam(head.parameters(), lr=3e-3)
     rng = np.random.default_rng(0)
     for step in range(args.steps):

@@ -152,6 +152,16 @@ class ContentEncoder(_Stack):
 LEGACY_ENCODER = {"channels": 192, "dilations": [1, 2, 4, 8, 1, 2], "lookahead": 1}
 
 
+def phone_head() -> nn.Conv1d:
+    """Per-frame linear phone classifier: content (B, 64, N) -> phone logits (B, N_LABELS, N).
+
+    Training only (the phone loss of ``--phone-weight``, the phone error rates of the benchmarks);
+    never exported."""
+    from vc_core.train.phones import N_LABELS
+
+    return nn.Conv1d(CONTENT_DIM, N_LABELS, 1)
+
+
 def make_encoder(config: dict[str, object] | None) -> ContentEncoder:
     """The encoder a checkpoint describes (``encoder_config``; absent = the first release's)."""
     c = config or LEGACY_ENCODER

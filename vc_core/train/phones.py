@@ -42,6 +42,11 @@ def edit_distance(a: list[int], b: list[int]) -> int:
     return prev[-1]
 
 
+def best_path_errors(frame_labels: list[int], ref: list[int]) -> int:
+    """Phone edits between the best-path decoding of per-frame argmax labels and ``ref``."""
+    return edit_distance(greedy_decode(frame_labels), ref)
+
+
 def greedy_decode(labels: list[int]) -> list[int]:
     """Best-path CTC decoding of per-frame argmax labels: merge repeats, drop blanks."""
     out: list[int] = []

@@ -53,11 +53,12 @@ from vc_core.train.models import (
     Converter,
     energy_of,
     make_encoder,
+    phone_head,
     pitch_features,
     simulate_recording,
     warp_mel,
 )
-from vc_core.train.phones import BLANK, N_LABELS, edit_distance, greedy_decode, phone_ids
+from vc_core.train.phones import BLANK, best_path_errors, phone_ids
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,7 @@ def phone_error_rate(logp: Tensor, batch: dict[str, Tensor]) -> float:
     for b, (n, k) in enumerate(zip(batch["frame_lengths"].tolist(), batch["phone_lengths"].tolist(), strict=True)):
         ref = batch["phones"][offset : offset + k].tolist()
         offset += k
-        errors += edit_distance(greedy_decode(best[b, :n].tolist()), ref)
+        errors += best_path_errors(best[b, :n].tolist(), ref)
         total += k
     return errors / max(total, 1)
 
@@ -402,8 +403,7 @@ def train(
     if init is not None:
         load_compatible(conv, init["converter"])
         log.info("converter warm-started from %s", init_from)
-    # phone posteriors from the content (training only: the CTC loss's classifier, not exported)
-    head = torch.nn.Conv1d(CONTENT_DIM, N_LABELS, 1) if cfg.phone_weight > 0 else None
+    head = phone_head() if cfg.phone_weight > 0 else None  # the CTC loss's classifier, not exported
     content_params = [*enc.parameters(), *(head.parameters() if head is not None else [])]
     opt_e = torch.optim.AdamW(content_params, lr=cfg.lr, weight_decay=1e-4)
     opt_c = torch.optim.AdamW(conv.parameters(), lr=cfg.lr, weight_decay=1e-4)
