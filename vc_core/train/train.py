@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from vc_core.neural.voice import CONTENT_DIM
-from vc_core.train.dataset import INDEX
+from vc_core.train.dataset import INDEX, windowed_dir
 from vc_core.train.models import (
     LEGACY_ENCODER,
     ContentEncoder,
@@ -89,6 +89,10 @@ class TrainConfig:
     max_utterance_frames: int = 640  # longer utterances are left out of whole-utterance batches (7.4 s)
     tempo_range: tuple[float, float] = (1.0, 1.0)  # speaking-rate factors drawn per example (time-stretched)
     freq_masks: int = 0  # up to this many bands of <= 10 mel bins hidden from the content encoder per example
+    # "encoder": the converter reads the trained content encoder; "whisper": it reads the streamed
+    # Whisper states themselves (16 kHz window, hop, look-ahead; vc_core.neural.whisper), no encoder
+    content: str = "encoder"
+    whisper_window: tuple[int, int, int] = (16000, 640, 640)
 
     def encoder_config(self) -> dict[str, object]:
         return {
@@ -123,17 +127,24 @@ def fit_pca(states: list[F32], dims: int, seed: int) -> tuple[F32, F32, float]:
 
 
 def load_features(
-    features: Path, seed: int, pca: tuple[F32, F32, float] | None = None, phones: bool = False
+    features: Path,
+    seed: int,
+    pca: tuple[F32, F32, float] | None = None,
+    phones: bool = False,
+    states: Path | None = None,
 ) -> tuple[list[Utt], dict[str, Any]]:
     """Utterances with teacher states projected on ``pca`` (mean, components, scale); fitted when None.
 
     ``phones``: also transcribe each utterance's ``text`` into phone labels (for the CTC loss).
+    ``states``: a folder of streamed Whisper states (``dataset --windowed``) to use instead of the
+    whole-utterance ones.
     """
     index = json.loads((features / INDEX).read_text(encoding="utf-8"))
     raw = []
     for item in index["utterances"]:
         d = np.load(features / f"{item['id']}.npz")
-        raw.append((item, d["mel"].astype(np.float32), d["whisper"], d["f0_hz"], d["dvector"]))
+        whisper = d["whisper"] if states is None else np.load(states / f"{item['id']}.npy")
+        raw.append((item, d["mel"].astype(np.float32), whisper, d["f0_hz"], d["dvector"]))
     if pca is None:
         pca = fit_pca([w for it, _, w, _, _ in raw if not it["held_out"]], CONTENT_DIM, seed)
     mean, comp, scale = pca
@@ -314,10 +325,17 @@ def phone_error_rate(logp: Tensor, batch: dict[str, Tensor]) -> float:
     return errors / max(total, 1)
 
 
-def converter_loss(enc: ContentEncoder, conv: Converter, batch: dict[str, Tensor], warmup: int) -> Tensor:
+def converter_loss(
+    enc: ContentEncoder, conv: Converter, batch: dict[str, Tensor], warmup: int, from_teacher: bool = False
+) -> Tensor:
+    """Multi-part L1 of the converter's mel; ``from_teacher``: its content is the teacher's (streamed
+    Whisper) states as they are, else the content encoder's output."""
     la = enc.lookahead_frames
-    with torch.no_grad():
-        content = enc(batch["warped"])[:, :, la:]  # (B, 64, n - la) aligned with frames 0 .. n - la - 1
+    if from_teacher:  # already what a stream gives for frame t: no look-ahead to remove
+        content = batch["teacher"][:, :, :-la]
+    else:
+        with torch.no_grad():
+            content = enc(batch["warped"])[:, :, la:]  # (B, 64, n - la) aligned with frames 0 .. n - la - 1
     mel = batch["mel"][:, :, :-la]
     bins, cont = pitch_features(batch["f0"][:, :-la])
     coarse, fine = conv(content, bins, cont, energy_of(batch["heard"][:, :, :-la]), batch["speaker"])
@@ -393,8 +411,18 @@ def train(
     # a run keeps the teacher projection it started with: its own checkpoint's when resuming
     origin = saved if saved is not None else init
     pca = (origin["pca_mean"], origin["pca_components"], float(origin["pca_scale"])) if origin is not None else None
+    if cfg.content not in ("encoder", "whisper"):
+        raise ValueError(f"content {cfg.content!r}: want 'encoder' or 'whisper'")
+    from_teacher = cfg.content == "whisper"
+    states = windowed_dir(features, *cfg.whisper_window) if from_teacher else None
+    if states is not None and not states.is_dir():
+        w, h, la = cfg.whisper_window
+        raise ValueError(
+            f"{states}: no streamed Whisper states; first run "
+            f"python -m vc_core.train.dataset --out {features} --windowed {w},{h},{la}"
+        )
     t_load = time.perf_counter()
-    utts, extra = load_features(features, cfg.seed, pca, phones=cfg.phone_weight > 0)
+    utts, extra = load_features(features, cfg.seed, pca, phones=cfg.phone_weight > 0, states=states)
     log.info("loaded %d utterances in %.0f s", len(utts), time.perf_counter() - t_load)
     train_utts = [u for u in utts if not u.held_out]
     val_utts = [u for u in utts if u.held_out]
@@ -453,6 +481,8 @@ def train(
     for phase, steps in (("content", cfg.content_steps), ("converter", cfg.converter_steps)):
         if state["phase"] in done_phases[phase]:
             continue
+        if phase == "content" and from_teacher:  # nothing to train: the converter reads Whisper itself
+            continue
         if state["phase"] != phase:
             state["phase"], state["step"] = phase, 0
         opt = opt_e if phase == "content" else opt_c
@@ -475,7 +505,7 @@ def train(
             if phase == "content":
                 loss, parts = content_loss(enc, batch, 0 if whole else cfg.warmup_frames, head, cfg.phone_weight)
             else:
-                loss = converter_loss(enc, conv, batch, cfg.warmup_frames)
+                loss = converter_loss(enc, conv, batch, cfg.warmup_frames, from_teacher)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(content_params if phase == "content" else conv.parameters(), 1.0)
@@ -501,7 +531,9 @@ def train(
                             if val_parts:
                                 row[f"val_{key}"] = float(np.mean([vp[key] for vp in val_parts]))
                     else:
-                        row["val_loss"] = float(np.mean([converter_loss(enc, conv, b, w) for b in val_batches]))
+                        row["val_loss"] = float(
+                            np.mean([converter_loss(enc, conv, b, w, from_teacher) for b in val_batches])
+                        )
                 state["history"].append(row)
                 log.info(
                     "%s", ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
@@ -543,6 +575,11 @@ def cast_range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def cast_window(text: str) -> tuple[int, int, int]:
+    w, h, la = (int(v) for v in text.split(","))
+    return w, h, la
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m vc_core.train.train", description=__doc__.split("\n")[0])
     ap.add_argument("--features", type=Path, default=Path(".cache/features"))
@@ -577,6 +614,18 @@ def main(argv: list[str] | None = None) -> int:
         "--tempo", default="1,1", help="lo,hi speaking-rate factors for the training examples (1,1 = as spoken)"
     )
     ap.add_argument("--freq-masks", type=int, default=TrainConfig.freq_masks, help="mel bands hidden from the encoder")
+    ap.add_argument(
+        "--content",
+        choices=["encoder", "whisper"],
+        default=TrainConfig.content,
+        help="what the converter reads: the trained content encoder, or streamed Whisper states (no encoder)",
+    )
+    ap.add_argument(
+        "--whisper-window",
+        default=",".join(map(str, TrainConfig.whisper_window)),
+        metavar="W,H,L",
+        help="with --content whisper: window, hop and look-ahead in 16 kHz samples (dataset --windowed)",
+    )
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -594,16 +643,16 @@ def main(argv: list[str] | None = None) -> int:
         phone_weight=args.phone_weight,
         tempo_range=cast_range(args.tempo),
         freq_masks=args.freq_masks,
+        content=args.content,
+        whisper_window=cast_window(args.whisper_window),
     )
     s = train(args.features, args.work, cfg, not args.no_progress, args.stop_after, args.init_from)
     if "stopped_after" in s:
         print(f"stopped after the {s['stopped_after']} phase; run again to resume")
         return 0
-    last = {h["phase"]: h for h in s["history"]}
-    print(
-        f"trained in {s['train_seconds']:.0f} s: content val {last['content']['val_loss']:.4f}, "
-        f"converter val {last['converter']['val_loss']:.4f}; checkpoint in {args.work / CHECKPOINT}"
-    )
+    last = {h["phase"]: h["val_loss"] for h in s["history"]}
+    vals = ", ".join(f"{phase} val {v:.4f}" for phase, v in last.items())
+    print(f"trained in {s['train_seconds']:.0f} s: {vals}; checkpoint in {args.work / CHECKPOINT}")
     return 0
 
 
