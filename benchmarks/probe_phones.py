@@ -10,9 +10,15 @@ Compare with ``benchmarks/content_retention.py --encoder-only``, which measures 
 encoder trained with ``--phone-weight`` the same way: a small gap between the two columns means
 the features carry the same phones on both kinds of speech.
 
+``--windowed W,H,L`` probes the streamed Whisper states instead (window, hop and look-ahead in
+16 kHz samples; ``python -m vc_core.train.dataset --windowed`` computes them for the corpus, and
+the real clips are streamed the same way), projected by the checkpoint's own PCA.
+
 Usage::
 
     .venv-train/bin/python benchmarks/probe_phones.py --checkpoint .cache/train-phones
+    .venv-train/bin/python benchmarks/probe_phones.py --checkpoint .cache/train-whisper --windowed 16000,640,640 \
+        --json benchmarks/results/probe_phones_windowed.json
 
 Needs the train extra; about 5 minutes on one thread.
 """
@@ -38,7 +44,8 @@ from vc_core.dsp.resample import resample_clip  # noqa: E402
 from vc_core.eval.quality import find_eval_clips  # noqa: E402
 from vc_core.io.audiofile import read_audio  # noqa: E402
 from vc_core.neural.voice import CONTENT_DIM  # noqa: E402
-from vc_core.train.dataset import whisper_on_frames  # noqa: E402
+from vc_core.neural.whisper import StreamedContent, WhisperBase, WindowedWhisper, windowed_states  # noqa: E402
+from vc_core.train.dataset import whisper_on_frames, windowed_dir  # noqa: E402
 from vc_core.train.features import WhisperEncoder  # noqa: E402
 from vc_core.train.models import phone_head  # noqa: E402
 from vc_core.train.phones import BLANK, best_path_errors, phone_ids  # noqa: E402
@@ -71,13 +78,16 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=10)
     ap.add_argument("--cache", type=Path, default=ROOT / ".cache")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "probe_phones.json")
+    ap.add_argument("--windowed", metavar="W,H,L", help="probe the streamed Whisper states of these windows")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     t0 = time.perf_counter()
     saved = torch.load(args.checkpoint / CHECKPOINT, weights_only=False)
     pca = (saved["pca_mean"], saved["pca_components"], float(saved["pca_scale"]))
-    utts, _ = load_features(args.features, 0, pca, phones=True)
+    window = tuple(int(v) for v in args.windowed.split(",")) if args.windowed else None
+    states = windowed_dir(args.features, *window) if window else None
+    utts, _ = load_features(args.features, 0, pca, phones=True, states=states)
     train: list[Utt] = [u for u in utts if not u.held_out]
     held = [u for u in utts if u.held_out]
     head = phone_head()
@@ -101,17 +111,23 @@ def main() -> int:
             print(f"step {step + 1}: CTC {float(loss.detach()):.3f}", flush=True)
     synthetic = error_rate(head, [u.teacher for u in held], [u.phones for u in held])
     teacher = WhisperEncoder(args.cache)
+    streamed = StreamedContent(WindowedWhisper(WhisperBase(args.cache), *window)) if window else None
     mel_fn = VocoderMel()
     feats, refs = [], []
     for clip in find_eval_clips(args.clips):
         wav, rate = read_audio(clip.path)
-        n = len(mel_fn(resample_clip(wav, rate, VOCODER_RATE_HZ)))
-        states = whisper_on_frames(teacher.encode(resample_clip(wav, rate, 16000)), n)
+        wav22 = resample_clip(wav, rate, VOCODER_RATE_HZ)
+        n = len(mel_fn(wav22))
+        if streamed is not None:
+            states = windowed_states(wav22, streamed, n)
+        else:
+            states = whisper_on_frames(teacher.encode(resample_clip(wav, rate, 16000)), n)
         feats.append(((states - pca[0]) @ pca[1].T / pca[2]).astype(np.float32))
         refs.append(phone_ids(clip.text))
     real = error_rate(head, feats, refs)
     result = {
         "checkpoint": str(args.checkpoint),
+        "features": f"streamed, window/hop/look-ahead {args.windowed}" if window else "whole utterance",
         "steps": args.steps,
         "phone_error_rate": {
             "synthetic_held_out": round(synthetic[0] / synthetic[1], 4),

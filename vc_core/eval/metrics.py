@@ -168,7 +168,8 @@ class WhisperTranscriber:
         require(WHISPER_MODULES, "Whisper transcription")
         import ctranslate2
 
-        from vc_core.train.features import LogMel, whisper_base_dir
+        from vc_core.neural.whisper import LogMel
+        from vc_core.train.features import whisper_base_dir
 
         self._model: Any = ctranslate2.models.Whisper(
             str(whisper_base_dir(cache_dir)), device="cpu", compute_type=compute_type, intra_threads=threads

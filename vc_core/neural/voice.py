@@ -218,7 +218,10 @@ class WhisperContentSpec:
         except ValueError as e:
             raise ModelBundleError(f"{where}: settings.whisper_*: {e}") from e
         self.delay_frames = whisper_delay_frames(self.hop, self.lookahead, to_16k().latency_samples)
-        self.model = WhisperBase(threads=threads)  # WhisperUnavailable (a ModelBundleError) says what to install
+        import onnxruntime as ort
+
+        # on the GPU when the other models are (onnxruntime with CUDA); WhisperUnavailable says what to install
+        self.model = WhisperBase(threads=threads, gpu="CUDAExecutionProvider" in ort.get_available_providers())
 
     def stream(self) -> StreamedContent:
         from vc_core.neural.whisper import StreamedContent, WindowedWhisper
@@ -295,7 +298,7 @@ class NeuralStage:
     rate_in_hz = VOCODER_RATE_HZ
     rate_out_hz = VOCODER_RATE_HZ
     hop_samples = VOCODER_HOP
-    STEPS = ("analysis", "content_encoder", "converter", "vocoder")  # timed separately
+    STEPS = ("analysis", "content", "converter", "vocoder")  # timed separately
 
     def __init__(self, base: NeuralBase, target: SpeakerTarget, params: VoiceParams) -> None:
         from vc_core.vocoder import StreamingVocoder

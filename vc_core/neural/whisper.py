@@ -116,16 +116,27 @@ def whisper_base_dir(cache_dir: Path | None = None) -> Path:
 
 
 class WhisperBase:
-    """The Whisper-base encoder: log-mel (80, M), M even and <= 3000 -> states (M // 2, 512)."""
+    """The Whisper-base encoder: log-mel (80, M), M even and <= 3000 -> states (M // 2, 512).
 
-    def __init__(self, cache_dir: Path | None = None, compute_type: str = "int8", threads: int = 1) -> None:
+    int8 on the CPU (what training used); with a CUDA device and ``gpu``, int8 weights with
+    float16 activations on the GPU.
+    """
+
+    def __init__(
+        self, cache_dir: Path | None = None, compute_type: str = "int8", threads: int = 1, gpu: bool = False
+    ) -> None:
         try:
             import ctranslate2
         except ImportError as e:
             raise WhisperUnavailable(f"CTranslate2 is not installed: {INSTALL_HINT}") from e
         self._ct2: Any = ctranslate2
+        on_gpu = gpu and ctranslate2.get_cuda_device_count() > 0
+        self.device = "cuda" if on_gpu else "cpu"
         self._model = ctranslate2.models.Whisper(
-            str(whisper_base_dir(cache_dir)), device="cpu", compute_type=compute_type, intra_threads=threads
+            str(whisper_base_dir(cache_dir)),
+            device=self.device,
+            compute_type="int8_float16" if on_gpu else compute_type,
+            intra_threads=threads,
         )
 
     def encode_mel(self, mel: F32) -> F32:

@@ -40,8 +40,9 @@ from numpy.typing import NDArray
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ, VocoderMel
 from vc_core.dsp.pitch import track_f0
 from vc_core.dsp.resample import resample_clip as resample
+from vc_core.neural.whisper import RATE_16K
 from vc_core.train.corpus import read_manifest
-from vc_core.train.features import RATE_16K, WhisperEncoder, packaged_dvector_encoder
+from vc_core.train.features import WhisperEncoder, packaged_dvector_encoder
 
 log = logging.getLogger(__name__)
 
