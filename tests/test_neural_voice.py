@@ -112,9 +112,9 @@ def test_wrong_input_names_are_refused(tmp_path: Path) -> None:
     root = _copy_models(tmp_path, name)
     mpath = root / BASE_NAME / "manifest.json"
     m = json.loads(mpath.read_text())
-    m["onnx"]["content_encoder.onnx"]["inputs"][0] = "spectrogram"
+    m["onnx"]["converter.onnx"]["inputs"][0] = "phonemes"
     mpath.write_text(json.dumps(m))
-    with pytest.raises(ModelBundleError, match=r"onnx\['content_encoder\.onnx'\].*inputs"):
+    with pytest.raises(ModelBundleError, match=r"onnx\['converter\.onnx'\].*inputs"):
         VoiceLibrary([root]).load(name)
 
 

