@@ -32,6 +32,13 @@ def speech_at(rate_hz: int, out: Path, seconds: float | None = None) -> Path:
     return out
 
 
+def flip_middle_byte(path: Path) -> None:
+    """Tamper with a bundle file: invert the bits of its middle byte (same size, new hash)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 def write_wav(path: Path, x: np.ndarray, rate_hz: int, subtype: str = "FLOAT") -> Path:
     sf.write(str(path), x, rate_hz, subtype=subtype)
     return path

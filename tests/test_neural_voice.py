@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from tests.helpers import librivox_clip
+from tests.helpers import flip_middle_byte, librivox_clip
 from vc_core.cli import main as vc_main
 from vc_core.config import VoiceParams
 from vc_core.dsp.mel import VOCODER_RATE_HZ, VocoderMel
@@ -99,10 +99,7 @@ def _copy_models(tmp: Path, voice_name: str) -> Path:
 def test_tampered_base_model_is_refused(tmp_path: Path) -> None:
     name = _neural_names()[0]
     root = _copy_models(tmp_path, name)
-    f = root / BASE_NAME / "converter.onnx"
-    data = bytearray(f.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    f.write_bytes(bytes(data))
+    flip_middle_byte(root / BASE_NAME / "converter.onnx")
     with pytest.raises(ModelBundleError, match=r"converter\.onnx.*sha256 mismatch"):
         VoiceLibrary([root]).load(name)
 

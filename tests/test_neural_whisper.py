@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from tests.helpers import librivox_clip
+from tests.helpers import flip_middle_byte, librivox_clip
 from vc_core.config import VoiceParams
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_LOOKAHEAD, VOCODER_RATE_HZ
 from vc_core.errors import ModelBundleError
@@ -49,9 +49,9 @@ def _streamed(content: StreamedContent, x: np.ndarray, block: int) -> tuple[np.n
     frames, arrived = [], []
     n_frames = len(x) // VOCODER_HOP
     pushed = 0
-    tail = np.zeros(content.tail_samples, np.float32)
-    for i in range(0, len(x) + len(tail), block):
-        piece = np.concatenate([x, tail])[i : i + block]
+    stream = np.concatenate([x, np.zeros(content.tail_samples, np.float32)])
+    for i in range(0, len(stream), block):
+        piece = stream[i : i + block]
         content.push(piece)
         pushed += len(piece)
         # as the stage does: only frames whose mel is complete may be asked for
@@ -205,10 +205,7 @@ def test_a_projection_of_the_wrong_shape_is_named(tmp_path: Path) -> None:
 
 def test_a_tampered_projection_is_refused(tmp_path: Path) -> None:
     root, name = _whisper_base(tmp_path)
-    path = root / BASE_NAME / "content_projection.npz"
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    flip_middle_byte(root / BASE_NAME / "content_projection.npz")
     with pytest.raises(ModelBundleError, match=r"content_projection\.npz.*sha256 mismatch"):
         VoiceLibrary([root]).load(name)
 

@@ -168,12 +168,9 @@ class WhisperTranscriber:
         require(WHISPER_MODULES, "Whisper transcription")
         import ctranslate2
 
-        from vc_core.neural.whisper import LogMel
-        from vc_core.train.features import whisper_base_dir
+        from vc_core.neural.whisper import LogMel, WhisperBase
 
-        self._model: Any = ctranslate2.models.Whisper(
-            str(whisper_base_dir(cache_dir)), device="cpu", compute_type=compute_type, intra_threads=threads
-        )
+        self._model: Any = WhisperBase(cache_dir, compute_type, threads).model
         self._ct2: Any = ctranslate2
         self._mel = LogMel()
         self._bytes = _byte_decoder()

@@ -188,7 +188,7 @@ class WhisperContentSpec:
     """A windowed-Whisper base's content: the shared Whisper-base model, its windows and projection."""
 
     def __init__(self, manifest: Manifest, threads: int) -> None:
-        from vc_core.neural.whisper import WhisperBase, WindowedWhisper, to_16k, whisper_delay_frames
+        from vc_core.neural.whisper import WhisperBase, WindowedWhisper, whisper_delay_frames
 
         where = f"{manifest.path}/manifest.json"
         s = manifest.settings
@@ -217,7 +217,7 @@ class WhisperContentSpec:
             WindowedWhisper.check(self.window, self.hop, self.lookahead)
         except ValueError as e:
             raise ModelBundleError(f"{where}: settings.whisper_*: {e}") from e
-        self.delay_frames = whisper_delay_frames(self.hop, self.lookahead, to_16k().latency_samples)
+        self.delay_frames = whisper_delay_frames(self.hop, self.lookahead)
         import onnxruntime as ort
 
         # on the GPU when the other models are (onnxruntime with CUDA); WhisperUnavailable says what to install

@@ -132,7 +132,7 @@ class WhisperBase:
         self._ct2: Any = ctranslate2
         on_gpu = gpu and ctranslate2.get_cuda_device_count() > 0
         self.device = "cuda" if on_gpu else "cpu"
-        self._model = ctranslate2.models.Whisper(
+        self.model: Any = ctranslate2.models.Whisper(  # encoder and decoder (vc_core.eval transcribes with it)
             str(whisper_base_dir(cache_dir)),
             device=self.device,
             compute_type="int8_float16" if on_gpu else compute_type,
@@ -146,7 +146,7 @@ class WhisperBase:
         if m > WHISPER_MAX_MEL_FRAMES:
             raise ValueError(f"mel frames {m} > {WHISPER_MAX_MEL_FRAMES}: encode at most 30 s at a time")
         feats = np.ascontiguousarray(mel[None, :, :m], dtype=np.float32)
-        enc = self._model.encode(self._ct2.StorageView.from_array(feats), to_cpu=True)
+        enc = self.model.encode(self._ct2.StorageView.from_array(feats), to_cpu=True)
         out: F32 = np.asarray(enc, dtype=np.float32)[0]
         return out
 
@@ -200,16 +200,16 @@ def state_of_frame(t: NDArray[np.int64] | int) -> Any:
     return ((VOCODER_HOP * np.asarray(t, np.int64) + VOCODER_HOP // 2) * (RATE_16K // STATE_HOP_16K)) // VOCODER_RATE_HZ
 
 
-def whisper_delay_frames(hop: int, lookahead: int, resampler_latency_16k: int) -> int:
+def whisper_delay_frames(hop: int, lookahead: int) -> int:
     """Worst case, over frames, of how many vocoder frames a frame's content arrives after its mel.
 
     Mel frame ``t`` is complete at input sample ``256 t + 256 + 384`` (22.05 kHz). Its content
-    needs Whisper state ``i = state_of_frame(t)``, out once the 16 kHz stream (the resampler's
-    output, ``resampler_latency_16k`` behind) holds ``hop * (floor(320 i / hop) + 1) + lookahead``
+    needs Whisper state ``i = state_of_frame(t)``, out once the 16 kHz stream (the output of
+    :func:`to_16k`, its ``latency_samples`` behind) holds ``hop * (floor(320 i / hop) + 1) + lookahead``
     samples. The pattern repeats, so a few thousand frames give the maximum.
     """
     t = np.arange(4000, dtype=np.int64)
-    need_16k = hop * ((STATE_HOP_16K * state_of_frame(t)) // hop + 1) + lookahead + resampler_latency_16k
+    need_16k = hop * ((STATE_HOP_16K * state_of_frame(t)) // hop + 1) + lookahead + to_16k().latency_samples
     need_22k = np.ceil(need_16k * VOCODER_RATE_HZ / RATE_16K)
     mel_done = VOCODER_HOP * t + VOCODER_HOP + VOCODER_LOOKAHEAD
     return int(max(0, math.ceil(float(np.max(need_22k - mel_done)) / VOCODER_HOP)))
@@ -238,7 +238,7 @@ class StreamedContent:
 
     @property
     def delay_frames(self) -> int:
-        return whisper_delay_frames(self.windows.hop, self.windows.lookahead, self._rs.latency_samples)
+        return whisper_delay_frames(self.windows.hop, self.windows.lookahead)
 
     @property
     def tail_samples(self) -> int:

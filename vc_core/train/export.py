@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_LOOKAHEAD, VOCODER_RATE_HZ
-from vc_core.neural.bundles import BASE_NAME, SPEAKER_NAME, VOCODER_NAME, write_voice_bundle
+from vc_core.neural.bundles import BASE_NAME, SPEAKER_NAME, VOCODER_NAME, base_delay_frames, write_voice_bundle
 from vc_core.train.dataset import INDEX
 from vc_core.train.models import ContentEncoder, Converter, energy_of, make_encoder, pitch_features
 from vc_core.train.train import CHECKPOINT
@@ -151,9 +151,9 @@ class WhisperContent:
         )
 
     def delay_frames(self) -> int:
-        from vc_core.neural.whisper import to_16k, whisper_delay_frames
+        from vc_core.neural.whisper import whisper_delay_frames
 
-        return whisper_delay_frames(self.hop, self.lookahead, to_16k().latency_samples)
+        return whisper_delay_frames(self.hop, self.lookahead)
 
 
 def export_base(
@@ -371,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     errs = export_base(enc, conv, base, d["mel"].astype(np.float32), d["f0_hz"], whisper, example_content)
     print(f"exported {args.models / BASE_NAME}: torch vs onnxruntime max abs {errs}")
     dvecs: dict[str, np.ndarray] = saved["speaker_dvectors"]
+    delay = base_delay_frames(base)  # as the base just written declares it
     for v in LIBRARY:
         if v.speaker not in dvecs:
             print(f"skipped voice {v.name}: speaker {v.speaker} not in the training corpus")
@@ -386,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             dvecs[v.speaker],
             f0,
             prov,
-            (enc.lookahead_frames if whisper is None else whisper.delay_frames()) + conv.lookahead_frames,
+            delay,
             licence=f"MIT; target voice from {v.speaker}: {v.source_licence}",
         )
         print(f"voice {v.name}: {v.speaker}, F0 median {f0:.1f} Hz")

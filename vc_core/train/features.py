@@ -35,7 +35,6 @@ from vc_core.neural.whisper import (
     WhisperBase,
     WhisperUnavailable,
 )
-from vc_core.neural.whisper import whisper_base_dir as runtime_whisper_dir
 from vc_core.pipeline import HOP_16K
 from vc_core.train.sources import SourceError
 
@@ -45,14 +44,6 @@ F32 = NDArray[np.float32]
 def mel_filterbank(rate_hz: int = RATE_16K, n_fft: int = MEL_N_FFT, n_mels: int = N_MELS) -> F32:
     """Whisper's mel filters: Slaney-normalised, 0 Hz .. rate/2, (n_mels, n_fft // 2 + 1)."""
     return slaney_mel_filterbank(rate_hz, n_fft, n_mels)
-
-
-def whisper_base_dir(cache_dir: Path) -> Path:
-    """Whisper-base unpacked into ``cache_dir`` (see :func:`vc_core.neural.whisper.whisper_base_dir`)."""
-    try:
-        return runtime_whisper_dir(cache_dir)
-    except WhisperUnavailable as e:
-        raise SourceError(str(e)) from e
 
 
 class WhisperEncoder:
