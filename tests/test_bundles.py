@@ -85,3 +85,9 @@ def test_library_lists_broken_bundles_and_names_unknown_voices(bundle: Path) -> 
         lib.load("deep")  # asking for the broken one says why it is broken
     with pytest.raises(ConfigError, match="unknown voice 'nosuch'"):
         lib.load("nosuch")
+
+
+def test_the_shipped_models_stay_within_their_size_budget() -> None:
+    """``models/`` is in git: at most 120 MB (the neural bases, vocoder, speaker encoder and voices)."""
+    total = sum(f.stat().st_size for f in shipped_models_dir().rglob("*") if f.is_file())
+    assert 10e6 < total <= 120e6, f"models/ holds {total / 1e6:.1f} MB"

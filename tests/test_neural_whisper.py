@@ -25,6 +25,7 @@ from vc_core.neural.whisper import (
     state_of_frame,
     windowed_states,
 )
+from vc_core.train.dataset import SharedEncodes
 from vc_core.voices.bundle import write_manifest
 from vc_core.voices.library import VoiceLibrary, shipped_models_dir
 
@@ -83,6 +84,51 @@ def test_content_is_the_same_for_any_block_size_and_arrives_within_the_declared_
     assert max(int(np.max(x)) for x in late) <= delay * VOCODER_HOP
     # and the declared delay is not padded: with fine blocks some frame needs nearly all of it
     assert int(np.max(late[0])) > (delay - 1) * VOCODER_HOP - 37
+
+
+def test_look_aheads_that_share_their_encodes_give_what_each_gives_alone(
+    model: WhisperBase, speech22: np.ndarray
+) -> None:
+    n_frames = len(speech22) // VOCODER_HOP
+    alone = [
+        windowed_states(speech22, StreamedContent(WindowedWhisper(model, 16000, 640, la)), n_frames)
+        for la in (640, 1280)
+    ]
+    shared = SharedEncodes(model)
+    first = windowed_states(speech22, StreamedContent(WindowedWhisper(shared, 16000, 640, 640)), n_frames)
+    runs = shared.encodes
+    second = windowed_states(speech22, StreamedContent(WindowedWhisper(shared, 16000, 640, 1280)), n_frames)
+    np.testing.assert_array_equal(first, alone[0])
+    np.testing.assert_array_equal(second, alone[1])
+    assert not np.array_equal(alone[0], alone[1])
+    assert runs > 30 and shared.encodes - runs <= 2, (runs, shared.encodes)  # the 80 ms stream's windows were all seen
+
+
+def test_the_dataset_command_writes_several_look_aheads_in_one_pass(
+    model: WhisperBase, speech22: np.ndarray, tmp_path: Path
+) -> None:
+    from vc_core.dsp.mel import VocoderMel
+    from vc_core.neural.whisper import default_cache_dir
+    from vc_core.train.dataset import INDEX, main, windowed_dir
+
+    feats = tmp_path / "features"
+    feats.mkdir()
+    items = []
+    for i, part in enumerate((speech22[: len(speech22) // 2], speech22)):
+        sf.write(tmp_path / f"u{i}.wav", part, VOCODER_RATE_HZ, subtype="FLOAT")
+        np.savez(feats / f"u{i}.npz", mel=VocoderMel()(part).astype(np.float16))
+        items.append({"id": f"u{i}", "audio": str(tmp_path / f"u{i}.wav")})
+    (feats / INDEX).write_text(json.dumps({"utterances": items}))
+    argv = ["--out", str(feats), "--cache", str(default_cache_dir()), "--no-progress"]  # Whisper joined there once
+    assert main([*argv, "--windowed", "16000,640,640", "--windowed", "16000,640,1280"]) == 0
+    for i, part in enumerate((speech22[: len(speech22) // 2], speech22)):
+        n = len(VocoderMel()(part))
+        for la in (640, 1280):
+            got = np.load(windowed_dir(feats, 16000, 640, la) / f"u{i}.npy")
+            want = windowed_states(part, StreamedContent(WindowedWhisper(model, 16000, 640, la)), n)
+            np.testing.assert_array_equal(got, want.astype(np.float16), err_msg=f"u{i}, look-ahead {la}")
+    with pytest.raises(SystemExit):  # argparse: exit 2 with "window '16000,500,640': ... multiple of 320"
+        main([*argv, "--windowed", "16000,500,640"])
 
 
 def test_frames_take_the_state_that_holds_their_centre() -> None:

@@ -382,12 +382,15 @@ class VoiceCard(QFrame):
         lay.addWidget(desc, 1)
         tags = QHBoxLayout()
         tags.setSpacing(6)
-        texts = [card.kind] if card.error else [card.kind, f"{card.latency_ms:.0f} ms", card.licence]
+        # the licence's first part only (a neural voice adds its source's; the tooltip has it all)
+        licence = card.licence.split(";")[0]
+        texts = [card.kind] if card.error else [card.kind, f"{card.latency_ms:.0f} ms", licence]
         if card.user:
             texts.append("yours")
         for t in texts:
             lab = QLabel(t)
             lab.setObjectName("tag")
+            lab.setMinimumWidth(lab.sizeHint().width())  # never clipped: the description wraps instead
             tags.addWidget(lab)
         tags.addStretch(1)
         self.play = QPushButton("▶")

@@ -29,7 +29,7 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -151,6 +151,12 @@ class WhisperBase:
         return out
 
 
+class StateEncoder(Protocol):
+    """What :class:`WindowedWhisper` encodes with: :class:`WhisperBase`, or a wrapper of it."""
+
+    def encode_mel(self, mel: F32) -> F32: ...
+
+
 class WindowedWhisper:
     """Streaming Whisper states: 16 kHz audio in, (k, 512) states of the completed hops out.
 
@@ -158,7 +164,7 @@ class WindowedWhisper:
     comes out once the stream holds ``hop * (floor(320 i / hop) + 1) + lookahead`` samples.
     """
 
-    def __init__(self, model: WhisperBase, window: int = 16000, hop: int = 640, lookahead: int = 640) -> None:
+    def __init__(self, model: StateEncoder, window: int = 16000, hop: int = 640, lookahead: int = 640) -> None:
         self.check(window, hop, lookahead)
         self.model = model
         self.window, self.hop, self.lookahead = window, hop, lookahead

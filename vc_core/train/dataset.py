@@ -21,12 +21,15 @@ Streamed Whisper content (``--windowed``, after the above): per utterance
 ``<features>/windowed-w<window>-h<hop>-l<lookahead>/<id>.npy``, (N, 512) float16, the Whisper states a
 stream sees (:func:`vc_core.neural.whisper.windowed_states`: bounded windows, the live path's own
 resampler), on the same frame grid. ``--shard k/n`` computes every n-th utterance from the k-th,
-so n processes can share the work.
+so n processes can share the work. ``--windowed`` may be given several times: windows of the same
+size and hop that differ only in look-ahead encode the same 1 s of audio (shifted by whole hops),
+so each distinct encode of an utterance runs once for all of them (:class:`SharedEncodes`).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
@@ -40,7 +43,7 @@ from numpy.typing import NDArray
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ, VocoderMel
 from vc_core.dsp.pitch import track_f0
 from vc_core.dsp.resample import resample_clip as resample
-from vc_core.neural.whisper import RATE_16K
+from vc_core.neural.whisper import RATE_16K, WhisperBase
 from vc_core.train.corpus import read_manifest
 from vc_core.train.features import WhisperEncoder, packaged_dvector_encoder
 
@@ -145,44 +148,83 @@ def windowed_dir(features: Path, window: int, hop: int, lookahead: int) -> Path:
     return features / f"windowed-w{window}-h{hop}-l{lookahead}"
 
 
+class SharedEncodes:
+    """Whisper-base whose encodes are remembered by their input, for the streams of one utterance.
+
+    Streams of the same window and hop but different look-ahead encode identical windows, one or
+    more hops apart; the second stream's encodes then cost a dictionary lookup. Call
+    :meth:`clear` between utterances.
+    """
+
+    def __init__(self, model: WhisperBase) -> None:
+        self.model = model
+        self._memo: dict[bytes, F32] = {}
+        self.encodes = 0  # encodes actually run (the rest were remembered)
+
+    def encode_mel(self, mel: F32) -> F32:
+        key = hashlib.blake2b(np.ascontiguousarray(mel, np.float32).tobytes(), digest_size=16).digest()
+        if key not in self._memo:
+            self._memo[key] = self.model.encode_mel(mel)
+            self.encodes += 1
+        return self._memo[key]
+
+    def clear(self) -> None:
+        self._memo.clear()
+
+
 def build_windowed(
     features: Path,
     cache_dir: Path,
-    window: int,
-    hop: int,
-    lookahead: int,
+    windows: list[tuple[int, int, int]],
     shard: tuple[int, int] = (0, 1),
     progress: bool = True,
-) -> Path:
-    """Streamed Whisper states of every utterance of ``features`` (see the module docstring)."""
-    from vc_core.neural.whisper import StreamedContent, WhisperBase, WindowedWhisper, windowed_states
+) -> list[Path]:
+    """Streamed Whisper states of every utterance of ``features``, for each (window, hop,
+    look-ahead) of ``windows`` (see the module docstring); the folders they went to."""
+    from vc_core.neural.whisper import StreamedContent, WindowedWhisper, windowed_states
 
-    out = windowed_dir(features, window, hop, lookahead)
-    out.mkdir(parents=True, exist_ok=True)
+    outs = [windowed_dir(features, *w) for w in windows]
+    for out in outs:
+        out.mkdir(parents=True, exist_ok=True)
     index = json.loads((features / INDEX).read_text(encoding="utf-8"))
     k, n = shard
     todo = [u for i, u in enumerate(sorted(index["utterances"], key=lambda u: str(u["id"]))) if i % n == k]
-    content = StreamedContent(WindowedWhisper(WhisperBase(cache_dir, threads=1), window, hop, lookahead))
+    encoder = SharedEncodes(WhisperBase(cache_dir, threads=1))
+    contents = [StreamedContent(WindowedWhisper(encoder, *w)) for w in windows]
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), unit="utt", desc=f"windowed {k}/{n}")
     for u in todo:
-        path = out / f"{u['id']}.npy"
-        if not path.exists():
+        missing = [(out, c) for out, c in zip(outs, contents, strict=True) if not (out / f"{u['id']}.npy").exists()]
+        if missing:
             wav, rate = sf.read(u["audio"], dtype="float32", always_2d=False)
             if rate != VOCODER_RATE_HZ:
                 wav = resample(wav, int(rate), VOCODER_RATE_HZ)
             n_frames = int(np.load(features / f"{u['id']}.npz")["mel"].shape[0])
-            tmp = out / f"{u['id']}.part.npy"
-            np.save(tmp, windowed_states(wav, content, n_frames).astype(np.float16))
-            tmp.replace(path)
+            for out, content in missing:
+                tmp = out / f"{u['id']}.part.npy"
+                np.save(tmp, windowed_states(wav, content, n_frames).astype(np.float16))
+                tmp.replace(out / f"{u['id']}.npy")
+            encoder.clear()
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
-    return out
+    return outs
+
+
+def cast_window(text: str) -> tuple[int, int, int]:
+    """``"W,H,L"`` -> (window, hop, look-ahead), 16 kHz samples, checked by :class:`WindowedWhisper`."""
+    from vc_core.neural.whisper import WindowedWhisper
+
+    try:
+        w, h, la = (int(v) for v in text.split(","))
+        WindowedWhisper.check(w, h, la)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"window {text!r}: want W,H,L in 16 kHz samples ({e})") from e
+    return w, h, la
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -201,15 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--windowed",
         metavar="W,H,L",
-        help="instead: streamed Whisper states of --out's utterances (window, hop, look-ahead in 16 kHz samples)",
+        type=cast_window,
+        action="append",
+        help="instead: streamed Whisper states of --out's utterances (window, hop, look-ahead in 16 kHz samples); "
+        "repeat for several look-aheads, computed together",
     )
     ap.add_argument("--shard", type=_shard, default=(0, 1), help="k/n: this process's share of --windowed")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.windowed:
-        w, h, la = (int(v) for v in args.windowed.split(","))
-        where = build_windowed(args.out, args.cache, w, h, la, args.shard, progress=not args.no_progress)
-        print(f"streamed Whisper states in {where}")
+        where = build_windowed(args.out, args.cache, args.windowed, args.shard, progress=not args.no_progress)
+        print(f"streamed Whisper states in {', '.join(str(p) for p in where)}")
         return 0
     index = build_features(args.corpus, args.out, args.cache, progress=not args.no_progress)
     n = len(index["utterances"])  # type: ignore[arg-type]

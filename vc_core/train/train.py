@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from vc_core.neural.voice import CONTENT_DIM
-from vc_core.train.dataset import INDEX, windowed_dir
+from vc_core.train.dataset import INDEX, cast_window, windowed_dir
 from vc_core.train.models import (
     LEGACY_ENCODER,
     ContentEncoder,
@@ -575,11 +575,6 @@ def cast_range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def cast_window(text: str) -> tuple[int, int, int]:
-    w, h, la = (int(v) for v in text.split(","))
-    return w, h, la
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m vc_core.train.train", description=__doc__.split("\n")[0])
     ap.add_argument("--features", type=Path, default=Path(".cache/features"))
@@ -622,7 +617,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--whisper-window",
-        default=",".join(map(str, TrainConfig.whisper_window)),
+        type=cast_window,
+        default=TrainConfig.whisper_window,
         metavar="W,H,L",
         help="with --content whisper: window, hop and look-ahead in 16 kHz samples (dataset --windowed)",
     )
@@ -644,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         tempo_range=cast_range(args.tempo),
         freq_masks=args.freq_masks,
         content=args.content,
-        whisper_window=cast_window(args.whisper_window),
+        whisper_window=args.whisper_window,
     )
     s = train(args.features, args.work, cfg, not args.no_progress, args.stop_after, args.init_from)
     if "stopped_after" in s:
