@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from vc_core.dsp.mel import VOCODER_RATE_HZ, VocoderMel  # noqa: E402
+from vc_core.dsp.pitch import moved_f0  # noqa: E402
 from vc_core.dsp.resample import resample_clip  # noqa: E402
 from vc_core.eval.metrics import Dnsmos, WhisperTranscriber, word_errors  # noqa: E402
 from vc_core.eval.quality import find_eval_clips  # noqa: E402
@@ -85,16 +86,6 @@ def convert(enc: ContentEncoder, conv: Converter, mel: np.ndarray, f0: np.ndarra
         bins, cont = pitch_features(f[:, : n + 1])
         _, fine = conv(content, bins, cont, energy_of(x[:, :, : n + 1]), torch.from_numpy(speaker[None]))
     out: np.ndarray = fine[0, :, 1 : n + 1].numpy().T  # converter output t + 1 describes frame t
-    return out
-
-
-def moved_f0(f0: np.ndarray, median_hz: float) -> np.ndarray:
-    """Intonation kept, centre moved to ``median_hz`` (utterance mean of voiced log-F0)."""
-    out = f0.copy()
-    v = f0 > 0
-    if v.any():
-        lf = np.log(f0[v])
-        out[v] = np.exp(lf - lf.mean() + math.log(median_hz))
     return out
 
 
