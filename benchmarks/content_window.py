@@ -48,10 +48,11 @@ from vc_core.train.dataset import INDEX, cast_window, frame_f0, whisper_on_frame
 from vc_core.train.export import LIBRARY, load_checkpoint  # noqa: E402
 from vc_core.train.features import WhisperEncoder  # noqa: E402
 from vc_core.train.models import energy_of, pitch_features  # noqa: E402
+from vc_core.train.train import TrainConfig  # noqa: E402
 from vc_core.vocoder import OnnxVocoder  # noqa: E402
 from vc_core.voices.bundle import read_manifest  # noqa: E402
 
-WINDOW = (16000, 640, 640)  # the shipped streamed states' window, hop and look-ahead (16 kHz samples)
+WINDOW = TrainConfig.whisper_window  # the shipped streamed states' window, hop and look-ahead (16 kHz samples)
 
 
 def layout(features: Path, out: Path) -> int:
@@ -83,10 +84,18 @@ def wer(
     mean, comp, scale = saved["pca_mean"], saved["pca_components"], float(saved["pca_scale"])
     asr = WhisperTranscriber(cache)
     vocoder = OnnxVocoder(ROOT / "models" / VOCODER_NAME, threads=1)
-    whole = WhisperEncoder(cache)
-    streamed = StreamedContent(WindowedWhisper(WhisperBase(cache), *window))
+    # the content: Whisper on the whole clip, or as the live path streams it (one model either way)
+    whole = WhisperEncoder(cache) if states_kind == "whole" else None
+    streamed = None if whole is not None else StreamedContent(WindowedWhisper(WhisperBase(cache), *window))
     mel_fn = VocoderMel()
     speakers = {v.name: v.speaker for v in LIBRARY}
+    targets = {  # each voice's F0 median and d-vector
+        v: (
+            float(read_manifest(ROOT / "models" / v).settings["f0_median_hz"]),
+            saved["speaker_dvectors"][speakers[v]].astype(np.float32),
+        )
+        for v in voices
+    }
     counts = {v: [0, 0] for v in voices}
     rows = []
     for clip in find_eval_clips(clips):
@@ -95,14 +104,13 @@ def wer(
         mel = mel_fn(w22)
         n = len(mel)
         f0 = frame_f0(w22)[:n]
-        if states_kind == "whole":
+        if whole is not None:
             states = whisper_on_frames(whole.encode(resample_clip(wav, rate, 16000)), n)
         else:
+            assert streamed is not None
             states = windowed_states(w22, streamed, n)
         content = ((states - mean) @ comp.T / scale).astype(np.float32)
-        for v in voices:
-            median = float(read_manifest(ROOT / "models" / v).settings["f0_median_hz"])
-            dvec = saved["speaker_dvectors"][speakers[v]].astype(np.float32)
+        for v, (median, dvec) in targets.items():
             # one frame more at the end: converter output t + 1 describes frame t
             c = torch.from_numpy(np.concatenate([content, content[-1:]]).T[None].copy())
             f = torch.from_numpy(np.concatenate([moved_f0(f0, median), [0.0]]).astype(np.float32)[None])

@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ, VocoderMel
 from vc_core.dsp.pitch import track_f0
 from vc_core.dsp.resample import resample_clip as resample
-from vc_core.neural.whisper import RATE_16K, WhisperBase
+from vc_core.neural.whisper import RATE_16K, StreamedContent, WhisperBase, WindowedWhisper, windowed_states
 from vc_core.train.corpus import read_manifest
 from vc_core.train.features import WhisperEncoder, packaged_dvector_encoder
 
@@ -181,8 +181,6 @@ def build_windowed(
 ) -> list[Path]:
     """Streamed Whisper states of every utterance of ``features``, for each (window, hop,
     look-ahead) of ``windows`` (see the module docstring); the folders they went to."""
-    from vc_core.neural.whisper import StreamedContent, WindowedWhisper, windowed_states
-
     outs = [windowed_dir(features, *w) for w in windows]
     for out in outs:
         out.mkdir(parents=True, exist_ok=True)
@@ -217,8 +215,6 @@ def build_windowed(
 
 def cast_window(text: str) -> tuple[int, int, int]:
     """``"W,H,L"`` -> (window, hop, look-ahead), 16 kHz samples, checked by :class:`WindowedWhisper`."""
-    from vc_core.neural.whisper import WindowedWhisper
-
     try:
         w, h, la = (int(v) for v in text.split(","))
         WindowedWhisper.check(w, h, la)
