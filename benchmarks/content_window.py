@@ -39,8 +39,8 @@ import torch  # noqa: E402
 from vc_core.dsp.mel import VOCODER_RATE_HZ, VocoderMel  # noqa: E402
 from vc_core.dsp.pitch import moved_f0  # noqa: E402
 from vc_core.dsp.resample import resample_clip  # noqa: E402
+from vc_core.eval.clips import find_eval_clips  # noqa: E402
 from vc_core.eval.metrics import WhisperTranscriber, word_errors  # noqa: E402
-from vc_core.eval.quality import find_eval_clips  # noqa: E402
 from vc_core.io.audiofile import read_audio  # noqa: E402
 from vc_core.neural.bundles import VOCODER_NAME  # noqa: E402
 from vc_core.neural.whisper import StreamedContent, WhisperBase, WindowedWhisper, windowed_states  # noqa: E402

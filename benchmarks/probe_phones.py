@@ -41,7 +41,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from vc_core.dsp.mel import VOCODER_RATE_HZ, VocoderMel  # noqa: E402
 from vc_core.dsp.resample import resample_clip  # noqa: E402
-from vc_core.eval.quality import find_eval_clips  # noqa: E402
+from vc_core.eval.clips import find_eval_clips  # noqa: E402
 from vc_core.io.audiofile import read_audio  # noqa: E402
 from vc_core.neural.voice import CONTENT_DIM  # noqa: E402
 from vc_core.neural.whisper import StreamedContent, WhisperBase, WindowedWhisper, windowed_states  # noqa: E402

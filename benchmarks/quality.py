@@ -1,12 +1,13 @@
 """Voice quality of every library voice on real speech: the ``vc eval`` report with defaults.
 
-Converts the pocketsphinx-testdata recordings (LibriVox first) into each voice and prints a
-markdown table: Resemblyzer similarity to a target reference and to the source, Whisper-base WER
+Converts real recordings (``vc_core/eval/clips.py``: LibriVox, cards, then Asterisk prompts) into
+each voice and prints a markdown table: Resemblyzer similarity to a target reference and to the source, Whisper-base WER
 beside the source's, DNSMOS OVRL/SIG/BAK, log-F0 correlation with the source, and RTF. Writes
 the full report (per clip, per stage) to ``benchmarks/results/quality.json``.
 
 Needs the ``eval`` extra (``pip install -e ".[eval]"``, torch for Resemblyzer) and Debian's
-``pocketsphinx-testdata``. Run: ``.venv-train/bin/python benchmarks/quality.py --voices deep,robot --clips 2``.
+``pocketsphinx-testdata`` (plus ``asterisk-core-sounds-en-g722`` beyond the first 10 clips).
+Run: ``.venv-train/bin/python benchmarks/quality.py --voices deep,robot --clips 2``.
 """
 
 from __future__ import annotations

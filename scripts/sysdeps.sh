@@ -1,11 +1,13 @@
 #!/bin/sh
-# Debian packages the test suite needs: speech synthesis, real speech, PortAudio, PipeWire,
+# Debian packages the test suite needs: speech synthesis, real speech (pocketsphinx-testdata,
+# the Asterisk prompts), PortAudio, PipeWire,
 # and the libraries Qt loads for the offscreen GUI tests.
 # Installs what is missing when run as root; otherwise prints the apt-get line to run.
 # `sysdeps.sh --train` adds the festival voices the training corpus is synthesised with.
 set -eu
 TRAIN_PKGS="festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
 PKGS="espeak-ng sox libsndfile1 libportaudio2 libasound2-plugins pocketsphinx-testdata \
+asterisk-core-sounds-en asterisk-core-sounds-en-g722 \
 pipewire pipewire-pulse wireplumber dbus-daemon pulseaudio-utils \
 libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 fonts-dejavu-core"
 [ "${1:-}" = "--train" ] && PKGS="$PKGS $TRAIN_PKGS"

@@ -2,7 +2,9 @@
 
     vc eval [--voices a,b] [--clips N] [--json OUT] [--references DIR]
 
-``--references DIR`` holds one held-out recording per target voice, ``DIR/<voice>.wav`` or
+The source clips are real speech from Debian packages, in a fixed order (``vc_core/eval/clips.py``):
+5 LibriVox sentences, 5 "cards" phrases, then 24 Asterisk telephone prompts; ``--clips 10`` is
+the first two sets only. ``--references DIR`` holds one held-out recording per target voice, ``DIR/<voice>.wav`` or
 ``.flac``; voices without one get no similarity-to-target. Needs the ``eval`` extra.
 """
 
@@ -56,7 +58,8 @@ def find_references(folder: Path, voices: list[str]) -> dict[str, Path]:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Run the evaluation from parsed ``vc eval`` options; prints the table, writes JSON if asked."""
-    from vc_core.eval.quality import EvalModels, evaluate, find_eval_clips, format_table
+    from vc_core.eval.clips import find_eval_clips
+    from vc_core.eval.quality import EvalModels, evaluate, format_table
     from vc_core.voices.library import VoiceLibrary
 
     if args.clips is not None and args.clips < 1:
@@ -74,7 +77,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError(f"--voices: unknown {', '.join(unknown)}; available: {', '.join(available) or 'none'}")
     references = find_references(args.references, voices) if args.references is not None else {}
-    clips = find_eval_clips(args.clips)
+    clips = find_eval_clips(args.clips, cache_dir=args.cache)
     models = EvalModels(args.cache, threads=args.threads)
     report = evaluate(voices, references, clips=clips, models=models, library=library)
     print(format_table(report))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime
 import logging
 import platform
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vc_core.config import GateConfig, MixConfig, VoiceParams
-from vc_core.errors import AudioFileError
+from vc_core.eval.clips import DEFAULT_CACHE_DIR, EvalClip, find_eval_clips
 from vc_core.eval.metrics import (
     DNSMOS_MODULES,
     RESEMBLYZER_MODULES,
@@ -53,54 +52,8 @@ log = logging.getLogger(__name__)
 
 F32 = NDArray[np.float32]
 
-POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
-SPHINX_LINE = re.compile(r"^<s>\s*(?P<text>.*?)\s*</s>\s*\((?P<id>[^)]+)\)\s*$")
-# (folder, transcription file) in the order clips are taken: LibriVox first (one reader,
-# 3-7 s sentences), then the "cards" recordings (another speaker, 1-3.5 s phrases)
-SPHINX_SETS = (("librivox", "transcription"), ("cards", "cards.transcription"))
-DEFAULT_CACHE_DIR = Path(".cache")  # where Whisper-base is joined (shared with vc_core.train)
 CONVERT_BLOCK_MS = 100.0  # `vc convert`'s default read block (the output does not depend on it)
 SOURCE_ROW = "source"
-
-
-@dataclass(frozen=True)
-class EvalClip:
-    """A real recording and what is said in it."""
-
-    name: str
-    path: Path
-    text: str
-
-
-def read_sphinx_transcription(transcription: Path, audio_dir: Path) -> list[EvalClip]:
-    """Clips listed in a Sphinx transcription file (``<s> words </s> (id)``) that exist as ``id.wav``."""
-    clips = []
-    for line in transcription.read_text(encoding="utf-8").splitlines():
-        m = SPHINX_LINE.match(line.strip())
-        if m is None:
-            continue
-        wav = audio_dir / f"{m['id']}.wav"
-        if wav.is_file():
-            clips.append(EvalClip(name=f"{audio_dir.name}/{m['id']}", path=wav, text=m["text"]))
-    return clips
-
-
-def find_eval_clips(limit: int | None = None, data_dir: Path = POCKETSPHINX_DATA) -> list[EvalClip]:
-    """Real speech with transcripts from Debian's ``pocketsphinx-testdata``, LibriVox first.
-
-    Raises AudioFileError when the package is not installed.
-    """
-    clips: list[EvalClip] = []
-    for folder, name in SPHINX_SETS:
-        transcription = data_dir / folder / name
-        if transcription.is_file():
-            clips.extend(read_sphinx_transcription(transcription, data_dir / folder))
-    if not clips:
-        raise AudioFileError(
-            f"no evaluation clips under {data_dir}: install Debian's pocketsphinx-testdata "
-            "(apt-get install pocketsphinx-testdata)"
-        )
-    return clips if limit is None else clips[:limit]
 
 
 # ----------------------------------------------------------------------------- conversion
