@@ -138,22 +138,25 @@ def test_simulate_realtime_has_no_xruns_and_measures_its_latency(
     assert rep.wall_s >= 0.95 * rep.input_s  # really paced by the clock
 
 
-@pytest.mark.parametrize("fill", [UnderrunFill.DRY, UnderrunFill.SILENCE])
-def test_deadline_policy_with_a_stalled_worker(fill: UnderrunFill) -> None:
-    """Stall the voice for 300 ms: the callback never blocks, plays dry/silence, counts it, drops
-    the backlog, and afterwards the output is back at exactly the same latency."""
-    rng = np.random.default_rng(3)
-    t = np.arange(3 * RATE) / RATE
-    x = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+STALL_S = (1.0, 1.3)  # the voice stalls for 300 ms
+RECOVERED_S = 1.6  # by then the backlog is dropped and the output is converted again
+
+
+def run_stall(fill: UnderrunFill, x: Audio, gate: GateConfig) -> tuple[Audio, float, LiveEngine, bool]:
+    """Drive a stalling voice in real time; also say whether an xrun fell outside the stall.
+
+    Such an xrun means the machine (not the stall) made the worker late: other processes held
+    the cores. The run then says nothing about the policy and is taken again.
+    """
     stall = threading.Event()
     voice = StallVoice(stall)
-    gate = GateConfig(enabled=False)
     cfg = StreamConfig(device_rate_hz=RATE, block_frames=BLOCK, underrun_fill=fill, max_backlog_ms=80.0)
     engine = LiveEngine(voice, cfg, gate=gate)  # type: ignore[arg-type]
-    p = engine.engine_latency_samples
+    xruns_at: list[tuple[float, int]] = []
 
     def on_block(now_s: float) -> None:
-        if 1.0 <= now_s < 1.3:
+        xruns_at.append((now_s, engine.stats().xruns))
+        if STALL_S[0] <= now_s < STALL_S[1]:
             stall.set()
         else:
             stall.clear()
@@ -164,6 +167,27 @@ def test_deadline_policy_with_a_stalled_worker(fill: UnderrunFill) -> None:
     finally:
         stall.clear()
         engine.stop()
+    counts = [n for _, n in xruns_at] + [engine.stats().xruns]
+    times = [t for t, _ in xruns_at]
+    disturbed = any(counts[k + 1] > counts[k] for k, t in enumerate(times) if t < STALL_S[0] or t >= RECOVERED_S)
+    return y, slowest, engine, disturbed
+
+
+@pytest.mark.parametrize("fill", [UnderrunFill.DRY, UnderrunFill.SILENCE])
+def test_deadline_policy_with_a_stalled_worker(fill: UnderrunFill) -> None:
+    """Stall the voice for 300 ms: the callback never blocks, plays dry/silence, counts it, drops
+    the backlog, and afterwards the output is back at exactly the same latency."""
+    rng = np.random.default_rng(3)
+    t = np.arange(3 * RATE) / RATE
+    x = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    gate = GateConfig(enabled=False)
+    for attempt in range(3):
+        y, slowest, engine, disturbed = run_stall(fill, x, gate)
+        if not disturbed:
+            break
+        print(f"\nattempt {attempt}: an xrun outside the stall (the machine was busy); again")
+    assert not disturbed, "the machine disturbed every attempt"
+    p = engine.engine_latency_samples
     s = engine.stats()
     assert s.xruns > 0 and s.underrun_ms > 100.0
     assert s.dropped_ms > 0.0
@@ -175,7 +199,7 @@ def test_deadline_policy_with_a_stalled_worker(fill: UnderrunFill) -> None:
     else:
         np.testing.assert_allclose(y[stall_slots], x[stall_slots], atol=1e-6)  # dry = the input of that moment
     # after recovery: converted, and at the same latency P as before (nothing stale, no growth)
-    ref = offline_chain(voice, x, gate)
+    ref = offline_chain(StallVoice(threading.Event()), x, gate)
     tail = slice(int(2.0 * RATE), len(y))
     np.testing.assert_allclose(y[tail], ref[tail.start - p : len(y) - p], atol=2e-3)
     head = slice(p, int(0.9 * RATE))
