@@ -66,7 +66,8 @@ train: $(TRAIN_STAMP)
 
 ## eval: quality of every library voice on real speech (README table, benchmarks/results/quality.json)
 eval: $(TRAIN_STAMP)
-	$(TRAIN_VENV)/bin/python benchmarks/quality.py --voices joe,heart,kumo,alpha,nezumi,slt,ked --clips 10
+	./scripts/sysdeps.sh
+	$(TRAIN_VENV)/bin/python benchmarks/quality.py --voices joe,heart,kumo,alpha,nezumi,slt,ked
 
 ## package: freeze the desktop app with PyInstaller (runtime only) and smoke-test it offscreen
 package: $(STAMP)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Reproduce every shipped neural model from scratch (`make train`): corpus -> features -> training
 # -> ONNX export -> voice bundles -> quality report. Each step resumes where a stopped run left
-# off (work lives in .cache/, never in git). Seeds are fixed. About 80 minutes on 2 idle CPU cores
+# off (work lives in .cache/, never in git). Seeds are fixed. About 2 h 10 min on 2 idle CPU cores (estimated)
 # (docs/voice-models.md §7 and §9 have the measured times).
 set -eu
 PY=${PY:-.venv-train/bin/python}
@@ -29,7 +29,7 @@ wait_corpus_job $A a
 wait_corpus_job $B b
 echo "== 2/6 features (log-mel, Whisper-base of whole utterances, F0, d-vectors)"
 $PY -m vc_core.train.dataset --corpus "$CACHE/corpus" "$CACHE/corpus-kokoro" "$CACHE/corpus-mixed" --out "$CACHE/features"
-WINDOW=16000,640,640  # Whisper on 1 s windows every 40 ms, 40 ms look-ahead (16 kHz samples), as the live path runs it
+WINDOW=64000,640,640  # Whisper on 4 s windows every 40 ms, 40 ms look-ahead (16 kHz samples), as the live path runs it
 echo "== 3/6 streamed Whisper states ($WINDOW), two processes (logs in $CACHE/logs/windowed-*.log)"
 windowed() {  # SHARD: this process's half of the utterances
     $PY -m vc_core.train.dataset --out "$CACHE/features" --windowed $WINDOW --shard "$1/2" --no-progress \

@@ -92,7 +92,7 @@ class TrainConfig:
     # "encoder": the converter reads the trained content encoder; "whisper": it reads the streamed
     # Whisper states themselves (16 kHz window, hop, look-ahead; vc_core.neural.whisper), no encoder
     content: str = "encoder"
-    whisper_window: tuple[int, int, int] = (16000, 640, 640)
+    whisper_window: tuple[int, int, int] = (64000, 640, 640)
 
     def encoder_config(self) -> dict[str, object]:
         return {
