@@ -1,8 +1,9 @@
 """Voice quality of every library voice on real speech: the ``vc eval`` report with defaults.
 
 Converts real recordings (``vc_core/eval/clips.py``: LibriVox, cards, then Asterisk prompts) into
-each voice and prints a markdown table: Resemblyzer similarity to a target reference and to the source, Whisper-base WER
-beside the source's, DNSMOS OVRL/SIG/BAK, log-F0 correlation with the source, and RTF. Writes
+each voice and prints a markdown table: Resemblyzer similarity to a target reference and to the
+source, Whisper-base WER beside the source's, DNSMOS OVRL/SIG/BAK, log-F0 correlation with the
+source, and RTF. Writes
 the full report (per clip, per stage) to ``benchmarks/results/quality.json``.
 
 Needs the ``eval`` extra (``pip install -e ".[eval]"``, torch for Resemblyzer) and Debian's

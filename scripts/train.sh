@@ -2,7 +2,7 @@
 # Reproduce every shipped neural model from scratch (`make train`): corpus -> features -> training
 # -> ONNX export -> voice bundles -> quality report. Each step resumes where a stopped run left
 # off (work lives in .cache/, never in git). Seeds are fixed. About 2 h 10 min on 2 idle CPU cores (estimated)
-# (docs/voice-models.md §7 and §9 have the measured times).
+# (docs/voice-models.md §7, §9 and §11 have the measured times).
 set -eu
 PY=${PY:-.venv-train/bin/python}
 CACHE=${CACHE:-.cache}

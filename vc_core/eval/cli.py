@@ -4,8 +4,9 @@
 
 The source clips are real speech from Debian packages, in a fixed order (``vc_core/eval/clips.py``):
 5 LibriVox sentences, 5 "cards" phrases, then 24 Asterisk telephone prompts; ``--clips 10`` is
-the first two sets only. ``--references DIR`` holds one held-out recording per target voice, ``DIR/<voice>.wav`` or
-``.flac``; voices without one get no similarity-to-target. Needs the ``eval`` extra.
+the first two sets only. ``--references DIR`` holds one held-out recording per target voice,
+``DIR/<voice>.wav`` or ``.flac``; voices without one get no similarity-to-target. Needs the
+``eval`` extra.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ def add_eval_args(p: argparse.ArgumentParser, default_json: Path | None = None) 
         "--references", type=Path, default=None, metavar="DIR", help="folder of <voice>.wav|flac target references"
     )
     p.add_argument("--models-dir", type=Path, default=None, help="extra folder of voice bundles")
-    p.add_argument("--cache", type=Path, default=Path(".cache"), help="where Whisper-base is unpacked")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(".cache"),
+        help="where Whisper-base is unpacked and the G.722 prompts decoded",
+    )
     p.add_argument("--threads", type=int, default=1, help="CPU threads per metric model (default 1)")
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from vc_core.errors import AudioFileError
 from vc_core.io.audiofile import AtomicAudioWriter
@@ -38,7 +39,7 @@ ALLISON_BITRATE = 64000
 ALLISON_MIN_WORDS = 6
 ALLISON_EVERY = 5  # every 5th qualifying prompt in name order: 24 prompts, 249 words
 PLAIN_PROMPT = re.compile(r"[A-Za-z' .,?!]+")
-DEFAULT_CACHE_DIR = Path(".cache")
+DEFAULT_CACHE_DIR = Path(".cache")  # where Whisper-base is joined and the prompts are decoded
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def select_prompts(lines: list[str], sounds_dir: Path) -> list[tuple[str, str]]:
     return sorted(chosen)[::ALLISON_EVERY]
 
 
-def decode_g722(path: Path) -> np.ndarray:
+def decode_g722(path: Path) -> NDArray[np.float32]:
     """A 64 kbit/s G.722 file as float32 samples at 16 kHz."""
     try:
         import G722
