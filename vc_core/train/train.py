@@ -92,7 +92,17 @@ class TrainConfig:
     # "encoder": the converter reads the trained content encoder; "whisper": it reads the streamed
     # Whisper states themselves (16 kHz window, hop, look-ahead; vc_core.neural.whisper), no encoder
     content: str = "encoder"
-    whisper_window: tuple[int, int, int] = (64000, 640, 640)
+    whisper_window: tuple[int, int, int] = (64000, 640, 640)  # what the bundle streams live
+    # hop of the training states (16 kHz samples), a multiple of the live hop. Twice the live hop
+    # halves the encodes; half the states then see 40 ms more look-ahead than live (docs §12)
+    states_hop: int = 1280
+
+    def states_window(self) -> tuple[int, int, int]:
+        """(window, hop, look-ahead) of the streamed states the converter trains on."""
+        w, h, la = self.whisper_window
+        if self.states_hop <= 0 or self.states_hop % h:
+            raise ValueError(f"states hop {self.states_hop}: want a positive multiple of the live hop {h}")
+        return w, self.states_hop, la
 
     def encoder_config(self) -> dict[str, object]:
         return {
@@ -414,9 +424,9 @@ def train(
     if cfg.content not in ("encoder", "whisper"):
         raise ValueError(f"content {cfg.content!r}: want 'encoder' or 'whisper'")
     from_teacher = cfg.content == "whisper"
-    states = windowed_dir(features, *cfg.whisper_window) if from_teacher else None
+    states = windowed_dir(features, *cfg.states_window()) if from_teacher else None
     if states is not None and not states.is_dir():
-        w, h, la = cfg.whisper_window
+        w, h, la = cfg.states_window()
         raise ValueError(
             f"{states}: no streamed Whisper states; first run "
             f"python -m vc_core.train.dataset --out {features} --windowed {w},{h},{la}"
@@ -620,7 +630,13 @@ def main(argv: list[str] | None = None) -> int:
         type=cast_window,
         default=TrainConfig.whisper_window,
         metavar="W,H,L",
-        help="with --content whisper: window, hop and look-ahead in 16 kHz samples (dataset --windowed)",
+        help="with --content whisper: the live window, hop and look-ahead in 16 kHz samples",
+    )
+    ap.add_argument(
+        "--states-hop",
+        type=int,
+        default=TrainConfig.states_hop,
+        help="hop of the training states (dataset --windowed W,STATES_HOP,L): a multiple of the live hop",
     )
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -641,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         freq_masks=args.freq_masks,
         content=args.content,
         whisper_window=args.whisper_window,
+        states_hop=args.states_hop,
     )
     s = train(args.features, args.work, cfg, not args.no_progress, args.stop_after, args.init_from)
     if "stopped_after" in s:
