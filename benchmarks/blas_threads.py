@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     default = run(cores, args.procs, args.seconds, args.window)
     one = run(1, args.procs, args.seconds, args.window)
     print(f"{args.procs} processes, window {args.window}, {args.seconds:g} s of audio each")
-    print(f"OpenBLAS threads {cores} (its default): {default:6.1f} ms per window")
-    print(f"OpenBLAS threads 1 (vc_core's):        {one:6.1f} ms per window")
+    for label, ms in ((f"OpenBLAS threads {cores} (its default)", default), ("OpenBLAS threads 1 (vc_core's)", one)):
+        print(f"{label:<34} {ms:6.1f} ms per window")
     print(f"ratio default / one thread: {default / one:.2f}")
     return 0
 

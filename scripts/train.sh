@@ -1,6 +1,6 @@
 #!/bin/sh
 # Reproduce every shipped neural model from scratch (`make train`): corpus -> features -> training
-# -> ONNX export -> voice bundles -> quality report. Each step resumes where a stopped run left
+# -> ONNX export -> voice bundles (`make eval` then measures them on real speech). Each step resumes where a stopped run left
 # off (work lives in .cache/, never in git). Seeds are fixed. Each step's wall time is printed and
 # kept in $CACHE/logs/train-times.txt (docs/voice-models.md §12 has a measured run).
 set -eu
@@ -70,6 +70,4 @@ took "5/6 vocoder"
 echo "== 6/6 export: models/_neural, models/_speaker and the library voices"
 $PY -m vc_core.train.export --work "$CACHE/train" --features "$CACHE/features" --models models
 took "6/6 export"
-echo "== quality on real speech -> benchmarks/results/quality.json"
-"${MAKE:-make}" --no-print-directory eval  # one list of voices and clips: the Makefile's
-took "quality report"
+echo "== done: the models are in models/; 'make eval' measures them on real speech (benchmarks/results/quality.json)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,8 +67,30 @@ def run_bench(lib: VoiceLibrary, names: list[str], seconds: float, device_rate_h
         "device_rate_hz": device_rate_hz,
         "block_frames": BENCH_BLOCK_FRAMES,
         "seconds": seconds,
-        "machine": {"cpus": _cpus(), "python": platform.python_version(), "processor": platform.machine()},
+        "machine": machine_info(),
         "voices": rows,
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    """What ran a benchmark: cores, Python, the CPU's model and whether it has AVX-512 VNNI (int8
+    kernels differ by instruction set, so int8 models can give slightly different results)."""
+    model, flags = "", ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = value
+    except OSError:
+        pass
+    return {
+        "cpus": _cpus(),
+        "python": platform.python_version(),
+        "processor": platform.machine(),
+        "cpu_model": model or platform.processor() or "unknown",
+        "avx512_vnni": "avx512_vnni" in flags.split(),
     }
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from vc_core.bench import machine_info
 from vc_core.config import GateConfig, MixConfig, VoiceParams
 from vc_core.eval.clips import DEFAULT_CACHE_DIR, EvalClip, find_eval_clips
 from vc_core.eval.metrics import (
@@ -302,7 +302,7 @@ def evaluate(
         rows.append(evaluate_voice(name, sources, references.get(name), models=models, library=library))
     return {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
+        "machine": machine_info(),
         "threads": models.threads,
         "clips": [{"name": c.name, "path": str(c.path), "text": c.text} for c in sources],
         "metrics": {
