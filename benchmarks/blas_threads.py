@@ -31,7 +31,7 @@ def worker(seconds: float, window: tuple[int, int, int], start_at: float) -> dic
     """Stream ``seconds`` of audio through the content stage once the clock reaches ``start_at``."""
     import numpy as np
 
-    from vc_core.dsp.mel import VOCODER_RATE_HZ
+    from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ
     from vc_core.neural.whisper import F32, StreamedContent, WhisperBase, WindowedWhisper, windowed_states
 
     model = WhisperBase(ROOT / ".cache", threads=1)
@@ -50,7 +50,7 @@ def worker(seconds: float, window: tuple[int, int, int], start_at: float) -> dic
     wav = (0.1 * rng.standard_normal(n) * bursts).astype(np.float32)
     time.sleep(max(0.0, start_at - time.time()))
     t0 = time.perf_counter()
-    windowed_states(wav, content, n // 256)
+    windowed_states(wav, content, n // VOCODER_HOP)
     took = time.perf_counter() - t0
     return {"seconds": took, "windows": encodes}
 

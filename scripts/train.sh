@@ -1,8 +1,9 @@
 #!/bin/sh
 # Reproduce every shipped neural model from scratch (`make train`): corpus -> features -> training
-# -> ONNX export -> voice bundles (`make eval` then measures them on real speech). Each step resumes where a stopped run left
-# off (work lives in .cache/, never in git). Seeds are fixed. Each step's wall time is printed and
-# kept in $CACHE/logs/train-times.txt (docs/voice-models.md §12 has a measured run).
+# -> ONNX export -> voice bundles; `make eval` then measures them on real speech. Each step
+# resumes where a stopped run left off (work lives in .cache/, never in git). Seeds are fixed.
+# Each step's wall time is printed and kept in $CACHE/logs/train-times.txt (docs/voice-models.md
+# §12 has a measured run).
 set -eu
 PY=${PY:-.venv-train/bin/python}
 CACHE=${CACHE:-.cache}

@@ -12,7 +12,7 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # OpenBLAS copies loaded from now on (scipy's)
 
-import numpy  # loads numpy's OpenBLAS, so that the limit below reaches it)
+import numpy  # loads numpy's OpenBLAS, so that the limit below reaches it
 from threadpoolctl import threadpool_limits
 
 __version__ = "0.1.0"
