@@ -51,7 +51,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/vc bench
+	$(BIN)/vc bench --json benchmarks/results/bench.json
 
 $(TRAIN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(TRAIN_VENV)

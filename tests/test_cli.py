@@ -90,6 +90,19 @@ def test_bench_writes_json(tmp_path: Path) -> None:
     assert all(0 < row["rtf_total"] < 5 for row in rows)
 
 
+def test_bench_writes_no_file_unless_asked(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "vc"), "bench", "--seconds", "1", "--voices", "robot"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "RTF" in r.stdout and "written" not in r.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------------------ bad input
 
 

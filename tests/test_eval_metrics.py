@@ -142,3 +142,10 @@ def test_dnsmos_prefers_clean_speech() -> None:
     assert clean_s.bak > noisy_s.bak + 0.5, (clean_s, noisy_s)
     quiet = mos.score(0.25 * x, rate)  # output gain is a user setting: scores are taken at one level
     assert quiet.ovrl == pytest.approx(clean_s.ovrl, abs=0.02)
+
+
+def test_voice_summary_line() -> None:
+    from vc_core.eval.quality import _summary
+
+    row = {"sim_target": 0.8412, "wer": 0.091, "dnsmos_ovrl": 2.757, "f0_corr": None, "rtf": 4.1}
+    assert _summary(row) == "sim_target 0.841, wer 0.091, dnsmos_ovrl 2.757, f0_corr -, rtf 4.100"

@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=10.0, help="audio per voice (default 10)")
     p.add_argument("--device-rate", type=int, default=48000)
     p.add_argument("--voices", nargs="*", default=None, help="voices to bench (default all)")
-    p.add_argument("--json", type=Path, default=Path("benchmarks/results/bench.json"))
+    p.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     p.add_argument("--models-dir", type=Path, default=None)
 
     p = sub.add_parser("voices", help="list the voice library")
@@ -253,9 +253,12 @@ def cmd_bench(a: argparse.Namespace) -> int:
     names = a.voices or lib.names()
     result = run_bench(lib, names, a.seconds, a.device_rate)
     print(format_table(result))
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwritten {a.json}")
+    if a.json is not None:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = a.json.with_name(a.json.name + ".part")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.replace(a.json)
+        print(f"\nwritten {a.json}")
     return 0
 
 

@@ -299,7 +299,9 @@ def evaluate(
     rows = [source_row(sources, models)]
     for name in voices:
         log.info("evaluating voice %s on %d clips", name, len(sources))
-        rows.append(evaluate_voice(name, sources, references.get(name), models=models, library=library))
+        row = evaluate_voice(name, sources, references.get(name), models=models, library=library)
+        rows.append(row)
+        log.info("voice %s: %s", name, _summary(row))
     return {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
@@ -313,6 +315,12 @@ def evaluate(
         },
         "rows": rows,
     }
+
+
+def _summary(row: dict[str, Any]) -> str:
+    """One row's headline metrics on one line, for the log of a long evaluation."""
+    keys = ("sim_target", "wer", "dnsmos_ovrl", "f0_corr", "rtf")
+    return ", ".join(f"{k} {row[k]:.3f}" if isinstance(row.get(k), float) else f"{k} -" for k in keys)
 
 
 # ----------------------------------------------------------------------------- table
