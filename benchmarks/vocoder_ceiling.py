@@ -81,7 +81,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     for path in refs:
         samples, rate = read_audio(path)
-        real = samples if rate == VOCODER_RATE_HZ else resample_clip(samples, rate, VOCODER_RATE_HZ)
+        real = resample_clip(samples, rate, VOCODER_RATE_HZ)  # as is when already 22.05 kHz
         copy = vocoder.vocode(mel(real))
         r = f0_correlation(real, VOCODER_RATE_HZ, copy, VOCODER_RATE_HZ)
         cells = [

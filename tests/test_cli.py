@@ -221,3 +221,15 @@ def test_unwritable_folder(tmp_path: Path) -> None:
     d.mkdir(mode=0o500)
     r = run_vc("convert", librivox_clip(), d / "o.wav")
     assert r.returncode == 2 and "not writable" in r.stderr
+
+
+def test_json_reports_are_whole_and_leave_no_part_file(tmp_path: Path) -> None:
+    import json
+
+    from vc_core.io.reports import write_json_report
+
+    out = tmp_path / "new" / "report.json"
+    write_json_report(out, {"rtf": 0.5})
+    write_json_report(out, {"rtf": 0.25})  # replaces the earlier report
+    assert json.loads(out.read_text()) == {"rtf": 0.25}
+    assert [p.name for p in out.parent.iterdir()] == ["report.json"]

@@ -7,7 +7,6 @@ with status 2; inputs are never modified and no partial output is left behind.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from typing import Any
 from vc_core import __version__
 from vc_core.config import GateConfig, MixConfig, StreamConfig, UnderrunFill, VoiceParams
 from vc_core.errors import AudioFileError, ConfigError, DeviceError, VcError
+from vc_core.io.reports import write_json_report
 from vc_core.voices.library import DEFAULT_VOICE, VoiceLibrary
 
 EXIT_USAGE = 2
@@ -241,8 +241,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
             "late_callbacks": rep.late_callbacks,
             "stream": describe(stream),
         }
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(body, indent=2) + "\n")
+        write_json_report(a.json, body)
     return 0
 
 
@@ -254,10 +253,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     result = run_bench(lib, names, a.seconds, a.device_rate)
     print(format_table(result))
     if a.json is not None:
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = a.json.with_name(a.json.name + ".part")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        tmp.replace(a.json)
+        write_json_report(a.json, result)
         print(f"\nwritten {a.json}")
     return 0
 
@@ -426,7 +422,7 @@ def cmd_latency(a: argparse.Namespace) -> int:
             "engine_ms": engine_ms,
             "expected_total_ms": m.median_ms + engine_ms,
         }
-        a.json.write_text(json.dumps(body, indent=2) + "\n")
+        write_json_report(a.json, body)
     return 0
 
 

@@ -12,11 +12,11 @@ the first two sets only. ``--references DIR`` holds one held-out recording per t
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from vc_core.errors import ConfigError
+from vc_core.io.reports import write_json_report
 
 REFERENCE_SUFFIXES = (".wav", ".flac")
 
@@ -88,9 +88,6 @@ def run_eval(args: argparse.Namespace) -> int:
     report = evaluate(voices, references, clips=clips, models=models, library=library)
     print(format_table(report))
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_name(args.json.name + ".part")
-        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(args.json)
+        write_json_report(args.json, report)
         print(f"\nwritten {args.json}")
     return 0

@@ -1,1 +1,1 @@
-"""Audio I/O: files, simulated devices, PortAudio devices, routing and latency probes."""
+"""Audio I/O: files, simulated devices, PortAudio devices, routing, latency probes; the CLI's JSON reports."""
