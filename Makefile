@@ -59,7 +59,7 @@ $(TRAIN_STAMP): pyproject.toml
 	$(TRAIN_VENV)/bin/python -m pip install -q -e '.[train,eval,gui,dev]'
 	touch $(TRAIN_STAMP)
 
-## train: rebuild every shipped neural model from scratch (about 1.5 h on 2 cores; resumable; then make eval)
+## train: rebuild every shipped neural model from scratch (about 100 min on 2 cores; resumable; then make eval)
 train: $(TRAIN_STAMP)
 	./scripts/sysdeps.sh --train
 	./scripts/train.sh

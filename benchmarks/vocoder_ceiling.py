@@ -7,15 +7,20 @@ with the shipped HiFi-GAN (``models/_vocoder``), then prints, real beside copy-s
 - voiced share of the loud frames (YIN, 10 ms frames at 16 kHz, frames within 20 dB of the
   clip's loudest),
 - log-F0 correlation between the real clip and its copy-synthesis (the ``vc eval`` metric),
-- DNSMOS OVRL (with the ``eval`` extra; ``-`` without).
+- DNSMOS OVRL (with the ``eval`` extra; ``-`` without);
+
+and the same for a *self-conversion*: the reference converted into its own voice by the live
+path (``NeuralStage.converted_mel``, voices from ``--models``), rendered by the same vocoder.
 
 A converter can at best hand the vocoder the real voice's mels, so the copy-synthesis figures
-bound what ``vc eval`` can measure for that voice through this vocoder::
+bound what ``vc eval`` can measure for that voice through this vocoder; the self-conversion
+shows what the converter's own mels keep. ``--vocoder`` compares another vocoder bundle::
 
     .venv-train/bin/python benchmarks/vocoder_ceiling.py                 # every reference
     .venv-train/bin/python benchmarks/vocoder_ceiling.py --voices joe,ked
+    .venv-train/bin/python benchmarks/vocoder_ceiling.py --vocoder /tmp/universal/_vocoder
 
-About 10 s per voice on one core.
+About 15 s per voice on one core.
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ from numpy.typing import NDArray
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vc_core.config import VoiceParams  # noqa: E402
 from vc_core.dsp.mel import VOCODER_RATE_HZ, VocoderMel  # noqa: E402
 from vc_core.dsp.pitch import track_f0  # noqa: E402
 from vc_core.dsp.resample import resample_clip  # noqa: E402
 from vc_core.eval.metrics import F0_HOP_16K, RATE_16K, EvalDependencyError, f0_correlation, to_16k  # noqa: E402
 from vc_core.io.audiofile import read_audio  # noqa: E402
+from vc_core.neural.voice import NeuralVoice  # noqa: E402
 from vc_core.vocoder import OnnxVocoder  # noqa: E402
+from vc_core.voices.library import VoiceLibrary  # noqa: E402
 
 LOUD_DB = 20.0  # frames within this many dB of the clip's loudest count as speech
 
@@ -57,6 +65,7 @@ def main() -> int:
     ap.add_argument("--voices", default=None, help="comma-separated voice names (default: every reference)")
     ap.add_argument("--references", type=Path, default=ROOT / "benchmarks" / "references")
     ap.add_argument("--vocoder", type=Path, default=ROOT / "models" / "_vocoder")
+    ap.add_argument("--models", type=Path, default=ROOT / "models", help="where the voices are")
     args = ap.parse_args()
     refs = sorted(args.references.glob("*.flac"))
     if args.voices:
@@ -77,23 +86,31 @@ def main() -> int:
         mos = None
     vocoder = OnnxVocoder(args.vocoder, threads=1)
     mel = VocoderMel()
-    print("| voice | voiced (real) | voiced (copy) | F0 r real vs copy | DNSMOS (real) | DNSMOS (copy) |")
-    print("|---|---|---|---|---|---|")
+    library = VoiceLibrary([args.models])
+    print(f"vocoder: {vocoder.manifest.name} ({args.vocoder}); voices from {args.models}")
+    print("| voice | rendering | voiced share | F0 r vs real | DNSMOS |")
+    print("|---|---|---|---|---|")
     for path in refs:
         samples, rate = read_audio(path)
         real = resample_clip(samples, rate, VOCODER_RATE_HZ)  # as is when already 22.05 kHz
-        copy = vocoder.vocode(mel(real))
-        r = f0_correlation(real, VOCODER_RATE_HZ, copy, VOCODER_RATE_HZ)
-        cells = [
-            f"{voiced_share_of_loud(real, VOCODER_RATE_HZ):.2f}",
-            f"{voiced_share_of_loud(copy, VOCODER_RATE_HZ):.2f}",
-            "-" if r is None else f"{r:.3f}",
-        ]
-        if mos is not None:
-            cells += [f"{mos.score(real, VOCODER_RATE_HZ).ovrl:.2f}", f"{mos.score(copy, VOCODER_RATE_HZ).ovrl:.2f}"]
-        else:
-            cells += ["-", "-"]
-        print(f"| {path.stem} | " + " | ".join(cells) + " |")
+        voice = library.load(path.stem)
+        if not isinstance(voice, NeuralVoice):
+            print(f"vocoder_ceiling: {path.stem} in {args.models} is not a neural voice", file=sys.stderr)
+            return 2
+        renderings = {
+            "real": real,
+            "copy-synthesis": vocoder.vocode(mel(real)),
+            "self-conversion": vocoder.vocode(voice.make_stage(VoiceParams()).converted_mel(real)),
+        }
+        for label, y in renderings.items():
+            r = None if label == "real" else f0_correlation(real, VOCODER_RATE_HZ, y, VOCODER_RATE_HZ)
+            cells = [
+                label,
+                f"{voiced_share_of_loud(y, VOCODER_RATE_HZ):.2f}",
+                "-" if r is None else f"{r:.3f}",
+                "-" if mos is None else f"{mos.score(y, VOCODER_RATE_HZ).ovrl:.2f}",
+            ]
+            print(f"| {path.stem} | " + " | ".join(cells) + " |")
     return 0
 
 

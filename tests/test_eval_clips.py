@@ -40,6 +40,13 @@ def test_first_ten_clips_are_the_pocketsphinx_sets_and_need_no_prompts(tmp_path:
     assert not (tmp_path / "eval-clips").exists()  # the Allison set is decoded only when asked for
 
 
+def test_a_partial_set_decodes_only_the_prompts_it_takes(tmp_path: Path) -> None:
+    clips = find_eval_clips(13, cache_dir=tmp_path)
+    assert [c.name.split("/")[0] for c in clips] == ["librivox"] * 5 + ["cards"] * 5 + ["allison"] * 3
+    decoded = sorted(p.stem for p in (tmp_path / "eval-clips" / "allison").glob("*.wav"))
+    assert decoded == sorted(c.name.split("/")[1] for c in clips[10:])
+
+
 def test_allison_prompts_decode_to_16k_speech_once(tmp_path: Path) -> None:
     clips = allison_clips(tmp_path)
     assert len(clips) == 24

@@ -65,6 +65,22 @@ def test_stream_equals_whole_utterance_for_any_block_size(voice: NeuralVoice, sp
     assert np.max(np.abs(_run(voice, short, 1) - _run(voice, short, len(short)))) < 1e-4
 
 
+def test_converted_mel_is_what_the_streaming_vocoder_is_fed(voice: NeuralVoice, speech22: np.ndarray) -> None:
+    """``converted_mel`` (the vocoder fine-tuning's input) gives the live path's frames, one per hop."""
+    st = voice.make_stage(VoiceParams())
+    fed: list[np.ndarray] = []
+    push = st._vocoder.push
+    st._vocoder.push = lambda frames: (fed.append(frames.copy()), push(frames))[1]  # type: ignore[method-assign]
+    for i in range(0, len(speech22), 1000):
+        st.push(speech22[i : i + 1000])
+    st.flush()
+    streamed = np.concatenate(fed)
+    whole = voice.make_stage(VoiceParams()).converted_mel(speech22)
+    assert whole.shape == (-(-len(speech22) // 256), 80)
+    assert len(streamed) >= len(whole)
+    assert np.max(np.abs(streamed[: len(whole)] - whole)) < 1e-4
+
+
 def test_output_is_the_target_voice_not_the_input(voice: NeuralVoice, speech22: np.ndarray) -> None:
     """The output's spectrum follows the target: its log-mel is closer to a resynthesis of the
     converted mel than to the input's (the voice does not pass the input through)."""

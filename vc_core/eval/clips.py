@@ -108,9 +108,13 @@ def decode_g722(path: Path) -> NDArray[np.float32]:
 
 
 def allison_clips(
-    cache_dir: Path = DEFAULT_CACHE_DIR, sounds_dir: Path = ALLISON_SOUNDS, text_file: Path = ALLISON_TEXT
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+    sounds_dir: Path = ALLISON_SOUNDS,
+    text_file: Path = ALLISON_TEXT,
+    limit: int | None = None,
 ) -> list[EvalClip]:
-    """The chosen Asterisk prompts, decoded into ``cache_dir`` on first use (atomic writes)."""
+    """The first ``limit`` (default all) chosen Asterisk prompts, decoded into ``cache_dir`` on first
+    use (atomic writes)."""
     if not sounds_dir.is_dir():
         raise AudioFileError(
             f"no prompts under {sounds_dir}: install Debian's asterisk-core-sounds-en-g722 "
@@ -122,7 +126,7 @@ def allison_clips(
             "(apt-get install asterisk-core-sounds-en)"
         )
     with gzip.open(text_file, "rt", encoding="utf-8", errors="replace") as f:
-        prompts = select_prompts(f.read().splitlines(), sounds_dir)
+        prompts = select_prompts(f.read().splitlines(), sounds_dir)[:limit]
     out_dir = cache_dir / "eval-clips" / "allison"
     out_dir.mkdir(parents=True, exist_ok=True)
     clips = []
@@ -145,5 +149,4 @@ def find_eval_clips(
     clips = sphinx_clips(data_dir)
     if limit is not None and limit <= len(clips):
         return clips[:limit]
-    clips += allison_clips(cache_dir)
-    return clips if limit is None else clips[:limit]
+    return clips + allison_clips(cache_dir, limit=None if limit is None else limit - len(clips))

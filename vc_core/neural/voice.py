@@ -425,15 +425,24 @@ class NeuralStage:
         self._emitted += len(wav)
         return as_audio(wav)
 
-    def push(self, x: Audio) -> Audio:
-        self._pushed += len(x)
-        self._audio_s += len(x) / VOCODER_RATE_HZ
+    def _frames(self, audio: F32) -> F32:
+        """Append input samples; the converted mel frames (m, 80) they complete, in order."""
+        self._pushed += len(audio)
+        self._audio_s += len(audio) / VOCODER_RATE_HZ
         t0 = time.perf_counter()
-        audio = as_audio(x)
         self._buf = np.concatenate([self._buf, audio])
         mel, f0 = self._analyse()
         self._tick(0, t0)
-        frames = self._convert(mel, f0, audio)
+        return self._convert(mel, f0, audio)
+
+    def _tail_samples(self) -> int:
+        """Silence to push so that every mel frame of the input so far comes out of the converter."""
+        frames_needed = -(-self._pushed // VOCODER_HOP) + self._delay
+        # mel frame k is complete once input reaches sample 256 k + 640
+        return max(0, VOCODER_HOP * (frames_needed - 1) + VOCODER_HOP + VOCODER_LOOKAHEAD - self._pushed)
+
+    def push(self, x: Audio) -> Audio:
+        frames = self._frames(as_audio(x))
         t0 = time.perf_counter()
         wav = self._vocoder.push(frames)
         self._tick(3, t0)
@@ -442,10 +451,21 @@ class NeuralStage:
     def flush(self) -> Audio:
         """Complete the stream as if silence followed: every input sample gets its output sample."""
         total, before = self._pushed, self._emitted
-        frames_needed = -(-total // VOCODER_HOP) + self._delay
-        # mel frame k is complete once input reaches sample 256 k + 640
-        pad = max(0, VOCODER_HOP * (frames_needed - 1) + VOCODER_HOP + VOCODER_LOOKAHEAD - total)
-        wav = np.concatenate([self.push(np.zeros(pad, np.float32)), self._vocoder.flush()])
+        wav = np.concatenate([self.push(np.zeros(self._tail_samples(), np.float32)), self._vocoder.flush()])
         result = as_audio(wav[: max(0, total - before)])
         self.reset()
         return result
+
+    def converted_mel(self, x: Audio) -> F32:
+        """A whole clip (T,) at 22.05 kHz -> the log-mel (ceil(T / 256), 80) the vocoder would get.
+
+        Frame ``t`` stands for output samples ``[256 t, 256 t + 256)``, as in :mod:`vc_core.dsp.mel`;
+        the streaming steps are the live ones, the vocoder is skipped. Resets the stage before and after.
+        """
+        self.reset()
+        audio = as_audio(x)
+        head = self._frames(audio)
+        tail = self._frames(np.zeros(self._tail_samples(), np.float32))
+        self.reset()
+        mel: F32 = np.concatenate([head, tail])[: -(-len(audio) // VOCODER_HOP)]
+        return mel
