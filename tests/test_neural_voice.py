@@ -14,7 +14,7 @@ from scipy.signal import resample_poly
 from tests.helpers import flip_middle_byte, librivox_clip
 from vc_core.cli import main as vc_main
 from vc_core.config import VoiceParams
-from vc_core.dsp.mel import VOCODER_RATE_HZ, VocoderMel
+from vc_core.dsp.mel import VOCODER_HOP, VOCODER_N_MELS, VOCODER_RATE_HZ, VocoderMel
 from vc_core.errors import ModelBundleError, ReferenceClipError
 from vc_core.neural.bundles import BASE_NAME, SPEAKER_NAME, VOCODER_NAME
 from vc_core.neural.clip import analyse_clip, voice_from_clip
@@ -66,7 +66,7 @@ def test_stream_equals_whole_utterance_for_any_block_size(voice: NeuralVoice, sp
 
 
 def test_converted_mel_is_what_the_streaming_vocoder_is_fed(voice: NeuralVoice, speech22: np.ndarray) -> None:
-    """``converted_mel`` (the vocoder fine-tuning's input) gives the live path's frames, one per hop."""
+    """``converted_mel`` gives the frames the live path feeds its vocoder, one per hop."""
     st = voice.make_stage(VoiceParams())
     fed: list[np.ndarray] = []
     push = st._vocoder.push
@@ -76,7 +76,7 @@ def test_converted_mel_is_what_the_streaming_vocoder_is_fed(voice: NeuralVoice, 
     st.flush()
     streamed = np.concatenate(fed)
     whole = voice.make_stage(VoiceParams()).converted_mel(speech22)
-    assert whole.shape == (-(-len(speech22) // 256), 80)
+    assert whole.shape == (-(-len(speech22) // VOCODER_HOP), VOCODER_N_MELS)
     assert len(streamed) >= len(whole)
     assert np.max(np.abs(streamed[: len(whole)] - whole)) < 1e-4
 
