@@ -54,6 +54,7 @@ from vc_core.dsp.resample import resample_clip  # noqa: E402
 from vc_core.eval.clips import find_eval_clips  # noqa: E402
 from vc_core.eval.metrics import Dnsmos, WhisperTranscriber, word_errors  # noqa: E402
 from vc_core.io.audiofile import read_audio  # noqa: E402
+from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.neural.bundles import VOCODER_NAME  # noqa: E402
 from vc_core.train.dataset import INDEX, frame_f0, whisper_on_frames  # noqa: E402
 from vc_core.train.export import LIBRARY, load_checkpoint  # noqa: E402
@@ -214,7 +215,7 @@ def main() -> int:
         for c, w in wer.items():
             print(f"  {c:<16} {w:.3f}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    write_json_report(args.json, result)
     return 0
 
 

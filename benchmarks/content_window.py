@@ -42,6 +42,7 @@ from vc_core.dsp.resample import resample_clip  # noqa: E402
 from vc_core.eval.clips import find_eval_clips  # noqa: E402
 from vc_core.eval.metrics import WhisperTranscriber, word_errors  # noqa: E402
 from vc_core.io.audiofile import read_audio  # noqa: E402
+from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.neural.bundles import VOCODER_NAME  # noqa: E402
 from vc_core.neural.whisper import StreamedContent, WhisperBase, WindowedWhisper, windowed_states  # noqa: E402
 from vc_core.train.dataset import INDEX, cast_window, frame_f0, whisper_on_frames, windowed_dir  # noqa: E402
@@ -162,7 +163,7 @@ def main() -> int:
     print(json.dumps(result["word_errors"]))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        write_json_report(args.json, result)
     return 0
 
 

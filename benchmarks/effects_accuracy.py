@@ -13,7 +13,6 @@ table and the tests cannot drift apart. Needs ``praat-parselmouth``, ``espeak-ng
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import test_shifter as m  # noqa: E402
 
 from vc_core.dsp.shifter import HOP_SAMPLES, RATE_HZ, PitchFormantShifter, ShiftParams  # noqa: E402
+from vc_core.io.reports import write_json_report  # noqa: E402
 
 OUT_JSON = ROOT / "benchmarks" / "results" / "effects_accuracy.json"
 TIMING_REPEATS = 3  # best of, to keep other processes' noise out of the RTF
@@ -139,10 +139,7 @@ def main() -> None:
         "latency_ms": 1000 * stage.latency_samples / RATE_HZ,
         "rows": rows,
     }
-    OUT_JSON.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT_JSON.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=1, default=float))
-    tmp.replace(OUT_JSON)
+    write_json_report(OUT_JSON, summary)
     print(f"latency {summary['latency_ms']:.1f} ms (look-ahead {summary['lookahead_ms']:.1f} ms); wrote {OUT_JSON}")
 
 

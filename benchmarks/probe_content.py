@@ -33,6 +33,7 @@ import numpy as np
 import soundfile as sf
 
 from vc_core.dsp.resample import resample_clip as resample
+from vc_core.io.reports import write_json_report
 from vc_core.pipeline import HOP_16K
 from vc_core.train.features import HamaPosteriors, LogMel, WhisperEncoder, packaged_dvector_encoder
 
@@ -255,7 +256,7 @@ def main() -> None:
             print(key, row2)
     results["streaming"] = streaming
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    write_json_report(args.out, results)
     print("wrote", args.out)
 
 

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.probe_content import pooled, probe, split  # noqa: E402
+from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.neural.bundles import BASE_NAME  # noqa: E402
 from vc_core.neural.voice import ENCODER_INPUTS, StepModel  # noqa: E402
 from vc_core.voices.bundle import read_manifest  # noqa: E402
@@ -60,8 +61,7 @@ def main() -> int:
     print(f"{len(entries)} utterances, {len(speakers)} speakers, chance {result['chance']:.3f}")
     for k, v in result["speaker_id_accuracy"].items():
         print(f"  {k:<24} speaker-ID accuracy {v:.3f}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json_report(args.json, result)
     return 0
 
 

@@ -43,6 +43,7 @@ from vc_core.dsp.mel import VOCODER_RATE_HZ, VocoderMel  # noqa: E402
 from vc_core.dsp.resample import resample_clip  # noqa: E402
 from vc_core.eval.clips import find_eval_clips  # noqa: E402
 from vc_core.io.audiofile import read_audio  # noqa: E402
+from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.neural.voice import CONTENT_DIM  # noqa: E402
 from vc_core.neural.whisper import StreamedContent, WhisperBase, WindowedWhisper, windowed_states  # noqa: E402
 from vc_core.train.dataset import whisper_on_frames, windowed_dir  # noqa: E402
@@ -138,7 +139,7 @@ def main() -> int:
     }
     print(json.dumps(result["phone_error_rate"]))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    write_json_report(args.json, result)
     return 0
 
 

@@ -38,6 +38,7 @@ from vc_core.engine.live import LiveEngine  # noqa: E402
 from vc_core.engine.session import LiveSession  # noqa: E402
 from vc_core.io.devices import find_device  # noqa: E402
 from vc_core.io.latency_probe import make_probe_signal, measure_round_trip  # noqa: E402
+from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.voices.library import VoiceLibrary  # noqa: E402
 
 RATE = 48000
@@ -200,10 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "rtf": s.rtf,
         "lost": lost,
     }
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = a.json.with_suffix(".tmp")
-    tmp_path.write_text(json.dumps(result, indent=2) + "\n")
-    tmp_path.replace(a.json)
+    write_json_report(a.json, result)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -233,3 +233,19 @@ def test_json_reports_are_whole_and_leave_no_part_file(tmp_path: Path) -> None:
     write_json_report(out, {"rtf": 0.25})  # replaces the earlier report
     assert json.loads(out.read_text()) == {"rtf": 0.25}
     assert [p.name for p in out.parent.iterdir()] == ["report.json"]
+
+
+def test_json_reports_take_numpy_values_and_refuse_other_objects_whole(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from vc_core.io.reports import write_json_report
+
+    out = tmp_path / "report.json"
+    write_json_report(out, {"rtf": np.float32(0.5), "n": np.int64(3), "rows": np.arange(2)})
+    assert json.loads(out.read_text()) == {"rtf": 0.5, "n": 3, "rows": [0, 1]}
+    with pytest.raises(TypeError, match="Path"):
+        write_json_report(out, {"where": tmp_path})
+    assert json.loads(out.read_text())["n"] == 3  # the earlier report is kept
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
