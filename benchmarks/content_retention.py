@@ -214,7 +214,6 @@ def main() -> int:
         print("pooled WER (all word edits / all reference words):")
         for c, w in wer.items():
             print(f"  {c:<16} {w:.3f}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
     write_json_report(args.json, result)
     return 0
 

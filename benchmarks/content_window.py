@@ -162,7 +162,6 @@ def main() -> int:
     result = wer(args.checkpoint, args.states, args.voices.split(","), args.clips, args.cache, args.window)
     print(json.dumps(result["word_errors"]))
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         write_json_report(args.json, result)
     return 0
 

@@ -255,7 +255,6 @@ def main() -> None:
             streaming[key] = row2
             print(key, row2)
     results["streaming"] = streaming
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json_report(args.out, results)
     print("wrote", args.out)
 

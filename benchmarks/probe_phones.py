@@ -138,7 +138,6 @@ def main() -> int:
         "seconds": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(result["phone_error_rate"]))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
     write_json_report(args.json, result)
     return 0
 

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ, VocoderMel  # noqa: E402
+from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.vocoder import (  # noqa: E402
     DEFAULT_CHUNK_FRAMES,
     DEFAULT_CONTEXT_FRAMES,
@@ -196,10 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         DEFAULT_CROSSFADE_SAMPLES,
     )
     show(result["default"])
-    OUT_JSON.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT_JSON.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(OUT_JSON)
+    write_json_report(OUT_JSON, result)
     print(f"wrote {OUT_JSON}")
     return 0
 
