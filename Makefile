@@ -8,7 +8,7 @@ export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 TRAIN_VENV := .venv-train
 TRAIN_STAMP := $(TRAIN_VENV)/.installed
 
-.PHONY: app demo test lint typecheck bench train eval package screenshots sysdeps clean
+.PHONY: app demo test lint typecheck bench train train-realtime eval package screenshots sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ $(TRAIN_STAMP): pyproject.toml
 train: $(TRAIN_STAMP)
 	./scripts/sysdeps.sh --train
 	./scripts/train.sh
+
+## train-realtime: rebuild only the real-time (CPU) base, models/_neural_rt (about an hour on 2 cores; resumable)
+train-realtime: $(TRAIN_STAMP)
+	./scripts/sysdeps.sh --train
+	BASES=realtime ./scripts/train.sh
 
 ## eval: quality of every library voice on real speech (README table, benchmarks/results/quality.json)
 eval: $(TRAIN_STAMP)

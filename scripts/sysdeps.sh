@@ -3,9 +3,10 @@
 # the Asterisk prompts), PortAudio, PipeWire,
 # and the libraries Qt loads for the offscreen GUI tests.
 # Installs what is missing when run as root; otherwise prints the apt-get line to run.
-# `sysdeps.sh --train` adds the festival voices the training corpus is synthesised with.
+# `sysdeps.sh --train` adds the festival voices the training corpus is synthesised with, and the packages
+# of real recorded speech the real-time base trains on (tuxpaint stamps, Asterisk French prompts).
 set -eu
-TRAIN_PKGS="festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
+TRAIN_PKGS="festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts tuxpaint-stamps-default asterisk-prompt-fr-armelle"
 PKGS="espeak-ng sox libsndfile1 libportaudio2 libasound2-plugins pocketsphinx-testdata \
 asterisk-core-sounds-en asterisk-core-sounds-en-g722 \
 pipewire pipewire-pulse wireplumber dbus-daemon pulseaudio-utils \

@@ -70,7 +70,7 @@ def test_converted_mel_is_what_the_streaming_vocoder_is_fed(voice: NeuralVoice, 
     st = voice.make_stage(VoiceParams())
     fed: list[np.ndarray] = []
     push = st._vocoder.push
-    st._vocoder.push = lambda frames: (fed.append(frames.copy()), push(frames))[1]  # type: ignore[method-assign]
+    st._vocoder.push = lambda frames, f0: (fed.append(frames.copy()), push(frames, f0))[1]  # type: ignore[method-assign]
     for i in range(0, len(speech22), 1000):
         st.push(speech22[i : i + 1000])
     st.flush()

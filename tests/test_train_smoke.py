@@ -299,3 +299,38 @@ def test_a_whisper_content_run_trains_the_converter_on_streamed_states_and_expor
     assert set(m["files"]) == {"content_projection.npz", "converter.onnx"} and set(m["onnx"]) == {"converter.onnx"}
     s = m["settings"]
     assert s["content"] == "whisper-windowed" and s["encoder_lookahead_frames"] == whisper.delay_frames() == 5
+
+
+def test_the_realtime_base_exports_and_streams_like_one_call(features: Path, tmp_path: Path) -> None:
+    """A content-encoder run becomes models/_neural_rt (source-filter vocoder calibrated on held-out
+    speech); a voice on it streams the same samples for blocks of 1, 65 and 8193 as in one call."""
+    from vc_core.config import VoiceParams
+    from vc_core.neural.bundles import REALTIME_BASE_NAME, write_voice_bundle
+    from vc_core.train.export import export_realtime, load_checkpoint
+    from vc_core.voices.library import VoiceLibrary
+
+    work = tmp_path / "work"
+    cfg = replace(TINY, encoder_channels=32, encoder_dilations=(1, 2), encoder_lookahead=1, content_steps=20)
+    train(features, work, replace(cfg, converter_steps=20), progress=False)
+    enc, conv, saved = load_checkpoint(work)
+    models = tmp_path / "models"
+    assert export_realtime(enc, conv, saved, [features], models / REALTIME_BASE_NAME) == 0
+    m = json.loads((models / REALTIME_BASE_NAME / "manifest.json").read_text())
+    assert m["settings"]["vocoder"] == "source-filter" and m["settings"]["encoder_lookahead_frames"] == 1
+    write_voice_bundle(models / "toy", "toy", "Toy", "test voice", saved["speaker_dvectors"]["a"], 120.0, "test", 2)
+    voice = VoiceLibrary([models]).load("toy", REALTIME_BASE_NAME)
+    wav, rate = sf.read(librivox_clip(), dtype="float32")
+    x = _to_22k(wav, rate)[:VOCODER_RATE_HZ]
+    stage = voice.make_stage(VoiceParams())
+    # stage latency: mel look-ahead + hop + 2 frames of model delay + half a hop of synthesis (58 ms)
+    assert stage.latency_samples == 384 + 255 + 2 * 256 + 128
+
+    def run(block: int) -> np.ndarray:
+        stage.reset()
+        out = [stage.push(x[i : i + block]) for i in range(0, len(x), block)]
+        return np.concatenate([*out, stage.flush()])
+
+    whole = run(len(x))
+    assert whole.shape == x.shape and np.abs(whole).max() > 1e-3
+    for block in (1, 65, 8193):
+        assert np.max(np.abs(run(block) - whole)) < 1e-4, block

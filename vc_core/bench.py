@@ -35,34 +35,45 @@ def bench_signal(rate_hz: int, seconds: float) -> Audio:
     return x.astype(np.float32)
 
 
-def run_bench(lib: VoiceLibrary, names: list[str], seconds: float, device_rate_hz: int) -> dict[str, Any]:
-    """Push ``seconds`` of signal through each voice's chain in device-sized blocks."""
+def run_bench(
+    lib: VoiceLibrary, names: list[str], seconds: float, device_rate_hz: int, bases: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Push ``seconds`` of signal through each voice's chain in device-sized blocks.
+
+    ``bases``: neural base folder names (e.g. ``_neural``, ``_neural_rt``); each neural voice runs
+    once on each, side by side in this one process (effects voices once). Empty: the bundle's own.
+    """
     x = bench_signal(device_rate_hz, seconds)
     stream = StreamConfig(device_rate_hz=device_rate_hz, block_frames=BENCH_BLOCK_FRAMES)
     rows = []
     for name in names:
-        voice = lib.load(name)
-        chain = VoiceChain(voice, device_rate_hz, device_rate_hz)
-        chain.push(np.zeros(device_rate_hz // 5, dtype=np.float32))
-        chain = VoiceChain(voice, device_rate_hz, device_rate_hz)
-        t0 = time.perf_counter()
-        for i in range(0, len(x), BENCH_BLOCK_FRAMES):
-            chain.push(x[i : i + BENCH_BLOCK_FRAMES])
-        wall = time.perf_counter() - t0
-        timing = chain.timing()
-        stage_rtf = {n: s / timing.audio_seconds for n, s in zip(timing.names, timing.seconds, strict=False)}
-        chain_ms = 1000.0 * chain.latency_samples / device_rate_hz
-        rows.append(
-            {
-                "voice": name,
-                "kind": voice.manifest.kind,
-                "voice_rate_hz": voice.manifest.sample_rate_hz,
-                "rtf_total": wall / timing.audio_seconds,
-                "rtf_stages": stage_rtf,
-                "chain_latency_ms": chain_ms,
-                "engine_latency_ms": 1000.0 * stream.engine_latency_samples(chain.latency_samples) / device_rate_hz,
-            }
-        )
+        kind = lib.manifest_of(name).kind
+        for base in bases if kind == "neural" and bases else (None,):
+            voice = lib.load(name, base)
+            chain = VoiceChain(voice, device_rate_hz, device_rate_hz)
+            chain.push(np.zeros(device_rate_hz // 5, dtype=np.float32))
+            chain = VoiceChain(voice, device_rate_hz, device_rate_hz)
+            t0 = time.perf_counter()
+            for i in range(0, len(x), BENCH_BLOCK_FRAMES):
+                chain.push(x[i : i + BENCH_BLOCK_FRAMES])
+            wall = time.perf_counter() - t0
+            timing = chain.step_timing()
+            stage_rtf = {n: s / timing.audio_seconds for n, s in zip(timing.names, timing.seconds, strict=True)}
+            voice_rtf = sum(v for n, v in stage_rtf.items() if n == "voice" or n.startswith("voice."))
+            rows.append(
+                {
+                    "voice": name,
+                    "kind": voice.manifest.kind,
+                    "base": _base_name(voice),
+                    "voice_rate_hz": voice.manifest.sample_rate_hz,
+                    "rtf_total": wall / timing.audio_seconds,
+                    "rtf_voice_stage": voice_rtf,
+                    "rtf_stages": stage_rtf,
+                    "chain_latency_ms": 1000.0 * chain.latency_samples / device_rate_hz,
+                    "voice_latency_ms": 1000.0 * chain.voice_stage.latency_samples / chain.voice_stage.rate_out_hz,
+                    "engine_latency_ms": 1000.0 * stream.engine_latency_samples(chain.latency_samples) / device_rate_hz,
+                }
+            )
     return {
         "device_rate_hz": device_rate_hz,
         "block_frames": BENCH_BLOCK_FRAMES,
@@ -70,6 +81,13 @@ def run_bench(lib: VoiceLibrary, names: list[str], seconds: float, device_rate_h
         "machine": machine_info(),
         "voices": rows,
     }
+
+
+def _base_name(voice: object) -> str:
+    """The neural base a voice runs on (its bundle's name), or '-' for a voice without one."""
+    base = getattr(voice, "base", None)
+    manifest = getattr(base, "manifest", None)
+    return str(manifest.name) if manifest is not None else "-"
 
 
 def machine_info() -> dict[str, Any]:
@@ -100,23 +118,31 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+NEURAL_STEPS = ("voice.analysis", "voice.content", "voice.converter", "voice.vocoder")
+
+
 def format_table(result: dict[str, Any]) -> str:
+    """One line per voice and base: whole-chain RTF, the voice stage's and its neural steps', latencies."""
     rows = result["voices"]
     if not rows:
         return "no voices"
-    stages = list(rows[0]["rtf_stages"])
-    head = f"{'voice':<10} {'RTF':>6} " + " ".join(f"{s:>13}" for s in stages) + f" {'chain ms':>9} {'engine ms':>10}"
+    steps = [s.split(".")[1] for s in NEURAL_STEPS]
+    head = (
+        f"{'voice':<10} {'base':<9} {'RTF':>6} {'voice':>6} "
+        + " ".join(f"{s:>9}" for s in steps)
+        + f" {'voice ms':>9} {'chain ms':>9} {'engine ms':>10}"
+    )
     lines = [
         f"{result['seconds']:.0f} s per voice at {result['device_rate_hz']} Hz, "
         f"blocks of {result['block_frames']} frames, "
-        f"{result['machine']['cpus']} CPUs",
+        f"{result['machine']['cpus']} CPUs ({result['machine']['cpu_model']}); RTF = compute / audio seconds",
         head,
         "-" * len(head),
     ]
     for r in rows:
+        cells = " ".join(f"{r['rtf_stages'][s]:>9.4f}" if s in r["rtf_stages"] else f"{'-':>9}" for s in NEURAL_STEPS)
         lines.append(
-            f"{r['voice']:<10} {r['rtf_total']:>6.3f} "
-            + " ".join(f"{r['rtf_stages'][s]:>13.4f}" for s in stages)
-            + f" {r['chain_latency_ms']:>9.1f} {r['engine_latency_ms']:>10.1f}"
+            f"{r['voice']:<10} {r['base']:<9} {r['rtf_total']:>6.3f} {r['rtf_voice_stage']:>6.3f} {cells}"
+            f" {r['voice_latency_ms']:>9.1f} {r['chain_latency_ms']:>9.1f} {r['engine_latency_ms']:>10.1f}"
         )
     return "\n".join(lines)

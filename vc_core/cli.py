@@ -17,7 +17,8 @@ from vc_core import __version__
 from vc_core.config import GateConfig, MixConfig, StreamConfig, UnderrunFill, VoiceParams
 from vc_core.errors import AudioFileError, ConfigError, DeviceError, VcError
 from vc_core.io.reports import write_json_report
-from vc_core.voices.library import DEFAULT_VOICE, VoiceLibrary
+from vc_core.neural.choice import AUTO, BASE_CHOICES
+from vc_core.voices.library import DEFAULT_VOICE, Voice, VoiceLibrary
 
 EXIT_USAGE = 2
 log = logging.getLogger("vc")
@@ -38,6 +39,13 @@ def _add_voice_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--in-gain-db", type=float, default=0.0, help="input gain in dB")
     p.add_argument("--out-gain-db", type=float, default=0.0, help="output gain in dB")
     p.add_argument("--models-dir", type=Path, default=None, help="extra folder of voice bundles")
+    p.add_argument(
+        "--base",
+        choices=BASE_CHOICES,
+        default=AUTO,
+        help="neural voices: 'quality' (Whisper + HiFi-GAN, needs a GPU to run live), 'realtime' (runs live on "
+        "one CPU core) or 'auto' (default: quality where this machine keeps up, measured once)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--safety-ms", type=float, default=StreamConfig.safety_ms)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--models-dir", type=Path, default=None)
+    p.add_argument("--base", choices=BASE_CHOICES, default=AUTO, help="neural base of --voice (see vc live --help)")
 
     p = sub.add_parser("route", help="virtual microphone for Discord/OBS/Zoom (Linux: PipeWire or PulseAudio)")
     p.add_argument("action", choices=["create", "remove", "status"])
@@ -107,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="real-time factor and latency per stage and voice")
     p.add_argument("--seconds", type=float, default=10.0, help="audio per voice (default 10)")
     p.add_argument("--device-rate", type=int, default=48000)
-    p.add_argument("--voices", nargs="*", default=None, help="voices to bench (default all)")
+    p.add_argument("--voices", nargs="*", default=None, help="voices to bench (default all; neural ones on every base)")
     p.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     p.add_argument("--models-dir", type=Path, default=None)
 
@@ -138,6 +147,16 @@ def _library(models_dir: Path | None) -> VoiceLibrary:
     return lib
 
 
+def _load_voice(a: argparse.Namespace) -> Voice:
+    """The voice of ``--voice`` on the base ``--base`` picks; says which base and why (stderr)."""
+    from vc_core.neural.choice import load_voice
+
+    voice, choice = load_voice(_library(a.models_dir), a.voice, a.base)
+    if choice is not None:
+        print(f"base: {choice.base} ({choice.label}): {choice.reason}", file=sys.stderr)
+    return voice
+
+
 def _voice_settings(a: argparse.Namespace) -> tuple[VoiceParams, GateConfig, MixConfig]:
     params = VoiceParams(pitch_semitones=a.pitch, formant_ratio=a.formant)
     gate = GateConfig(enabled=a.gate_db is not None, threshold_dbfs=a.gate_db if a.gate_db is not None else -50.0)
@@ -163,7 +182,7 @@ def cmd_convert(a: argparse.Namespace) -> int:
         raise ConfigError("convert needs an input and an output: vc convert IN.wav OUT.wav")
     *inputs, out = a.paths
     params, gate, mix = _voice_settings(a)
-    voice = _library(a.models_dir).load(a.voice)
+    voice = _load_voice(a)
     voice.make_stage(params)  # check the voice's total pitch/formant before touching files
     if len(inputs) > 1 or out.is_dir():
         if out.exists() and not out.is_dir():
@@ -205,7 +224,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
         safety_ms=a.safety_ms,
         underrun_fill=UnderrunFill(a.underrun),
     )
-    voice = _library(a.models_dir).load(a.voice)
+    voice = _load_voice(a)
     rep = simulate(voice, a.input, a.output, stream, a.realtime, params, gate, mix, a.overwrite)
     s = rep.stats
     print(f"output     {a.output}")
@@ -247,10 +266,12 @@ def cmd_simulate(a: argparse.Namespace) -> int:
 
 def cmd_bench(a: argparse.Namespace) -> int:
     from vc_core.bench import format_table, run_bench
+    from vc_core.neural.choice import present_bases
+    from vc_core.voices.library import shipped_models_dir
 
     lib = _library(a.models_dir)
     names = a.voices or lib.names()
-    result = run_bench(lib, names, a.seconds, a.device_rate)
+    result = run_bench(lib, names, a.seconds, a.device_rate, present_bases(shipped_models_dir()))
     print(format_table(result))
     if a.json is not None:
         write_json_report(a.json, result)
@@ -315,7 +336,7 @@ def cmd_live(a: argparse.Namespace) -> int:
         return find_device(name, a.host_api, kind=kind)  # type: ignore[arg-type]
 
     params, gate, mix = _voice_settings(a)
-    voice = _library(a.models_dir).load(a.voice)
+    voice = _load_voice(a)
     if a.virtual_mic:
         import os
 
@@ -398,7 +419,7 @@ def cmd_latency(a: argparse.Namespace) -> int:
     dev_in = find_device(a.input, a.host_api, kind="input")
     dev_out = find_device(a.output, a.host_api, kind="output")
     stream = StreamConfig(device_rate_hz=a.rate, block_frames=a.block_frames, safety_ms=a.safety_ms)
-    voice = _library(a.models_dir).load(a.voice)
+    voice = _load_voice(a)
     chain_samples = VoiceChain(voice, a.rate, a.rate).latency_samples
     chain_ms = 1000.0 * chain_samples / a.rate
     engine_ms = 1000.0 * stream.engine_latency_samples(chain_samples) / a.rate

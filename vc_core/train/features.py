@@ -35,7 +35,7 @@ from vc_core.neural.whisper import (
     WhisperBase,
     WhisperUnavailable,
 )
-from vc_core.pipeline import HOP_16K
+from vc_core.neural.whisper import STATE_HOP_16K as HOP_16K
 from vc_core.train.sources import SourceError
 
 F32 = NDArray[np.float32]

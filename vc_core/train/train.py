@@ -137,7 +137,7 @@ def fit_pca(states: list[F32], dims: int, seed: int) -> tuple[F32, F32, float]:
 
 
 def load_features(
-    features: Path,
+    features: Path | list[Path],
     seed: int,
     pca: tuple[F32, F32, float] | None = None,
     phones: bool = False,
@@ -147,14 +147,16 @@ def load_features(
 
     ``phones``: also transcribe each utterance's ``text`` into phone labels (for the CTC loss).
     ``states``: a folder of streamed Whisper states (``dataset --windowed``) to use instead of the
-    whole-utterance ones.
+    whole-utterance ones. Several ``features`` folders (e.g. the synthetic corpus and real speech)
+    are read as one set.
     """
-    index = json.loads((features / INDEX).read_text(encoding="utf-8"))
     raw = []
-    for item in index["utterances"]:
-        d = np.load(features / f"{item['id']}.npz")
-        whisper = d["whisper"] if states is None else np.load(states / f"{item['id']}.npy")
-        raw.append((item, d["mel"].astype(np.float32), whisper, d["f0_hz"], d["dvector"]))
+    for folder in features if isinstance(features, list) else [features]:
+        index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
+        for item in index["utterances"]:
+            d = np.load(folder / f"{item['id']}.npz")
+            whisper = d["whisper"] if states is None else np.load(states / f"{item['id']}.npy")
+            raw.append((item, d["mel"].astype(np.float32), whisper, d["f0_hz"], d["dvector"]))
     if pca is None:
         pca = fit_pca([w for it, _, w, _, _ in raw if not it["held_out"]], CONTENT_DIM, seed)
     mean, comp, scale = pca
@@ -399,7 +401,7 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 
 def train(
-    features: Path,
+    features: Path | list[Path],
     work: Path,
     cfg: TrainConfig,
     progress: bool = True,
@@ -424,12 +426,15 @@ def train(
     if cfg.content not in ("encoder", "whisper"):
         raise ValueError(f"content {cfg.content!r}: want 'encoder' or 'whisper'")
     from_teacher = cfg.content == "whisper"
-    states = windowed_dir(features, *cfg.states_window()) if from_teacher else None
+    folders = features if isinstance(features, list) else [features]
+    if from_teacher and len(folders) != 1:
+        raise ValueError("--content whisper reads the streamed states of one features folder")
+    states = windowed_dir(folders[0], *cfg.states_window()) if from_teacher else None
     if states is not None and not states.is_dir():
         w, h, la = cfg.states_window()
         raise ValueError(
             f"{states}: no streamed Whisper states; first run "
-            f"python -m vc_core.train.dataset --out {features} --windowed {w},{h},{la}"
+            f"python -m vc_core.train.dataset --out {folders[0]} --windowed {w},{h},{la}"
         )
     t_load = time.perf_counter()
     utts, extra = load_features(features, cfg.seed, pca, phones=cfg.phone_weight > 0, states=states)
@@ -587,7 +592,9 @@ def cast_range(text: str) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m vc_core.train.train", description=__doc__.split("\n")[0])
-    ap.add_argument("--features", type=Path, default=Path(".cache/features"))
+    ap.add_argument(
+        "--features", type=Path, nargs="+", default=[Path(".cache/features")], help="one or more features folders"
+    )
     ap.add_argument("--work", type=Path, default=Path(".cache/train"))
     ap.add_argument("--content-steps", type=int, default=TrainConfig.content_steps)
     ap.add_argument("--converter-steps", type=int, default=TrainConfig.converter_steps)

@@ -64,7 +64,7 @@ class Voice(Protocol):
 class EffectsVoice:
     """Pitch/formant/robot presets run by the streaming shifter (no model weights)."""
 
-    def __init__(self, manifest: Manifest) -> None:
+    def __init__(self, manifest: Manifest, base: str | None = None) -> None:  # no neural base to choose
         from vc_core.dsp.shifter import PitchFormantShifter, ShiftParams
 
         self.manifest = manifest
@@ -151,13 +151,14 @@ class _EffectsStage:
         self._shifter.set_params(self._voice.shift_params(params))  # type: ignore[arg-type]
 
 
-def _neural_voice(manifest: Manifest) -> Voice:
+def _neural_voice(manifest: Manifest, base: str | None = None) -> Voice:
     from vc_core.neural.voice import NeuralVoice  # onnxruntime loads only when a model voice is used
 
-    return NeuralVoice(manifest)
+    return NeuralVoice(manifest, base)
 
 
-KINDS: dict[str, Callable[[Manifest], Voice]] = {"effects": EffectsVoice, "neural": _neural_voice}
+# kind -> loader(manifest, neural base folder name or None for the bundle's own)
+KINDS: dict[str, Callable[[Manifest, str | None], Voice]] = {"effects": EffectsVoice, "neural": _neural_voice}
 COMPONENT_PREFIX = "_"  # folders such as models/_vocoder hold shared models, not voices
 
 
@@ -216,23 +217,35 @@ class VoiceLibrary:
     def names(self) -> list[str]:
         return [e.manifest.name for e in self.scan() if e.manifest is not None]
 
-    def load(self, name: str) -> Voice:
-        """Verify and load the voice called ``name`` (ConfigError when there is none)."""
+    def manifest_of(self, name: str) -> Manifest:
+        """The manifest of the voice called ``name`` (not verified; ConfigError when there is none)."""
+        for entry in self.scan():
+            if entry.manifest is not None and (entry.manifest.name == name or entry.folder.name == name):
+                return entry.manifest
+        available = ", ".join(self.names()) or "none"
+        raise ConfigError(f"unknown voice {name!r}: available voices are {available} (see `vc voices`)")
+
+    def load(self, name: str, base: str | None = None) -> Voice:
+        """Verify and load the voice called ``name`` (ConfigError when there is none).
+
+        ``base``: the folder name of the neural base a neural voice runs on (e.g. ``_neural_rt``,
+        see :mod:`vc_core.neural.choice`); None runs it on the base its bundle names.
+        """
         for entry in self.scan():
             if (entry.manifest is not None and entry.manifest.name == name) or entry.folder.name == name:
-                return load_bundle(entry.folder)
+                return load_bundle(entry.folder, base)
         available = ", ".join(self.names()) or "none"
         raise ConfigError(f"unknown voice {name!r}: available voices are {available} (see `vc voices`)")
 
 
-def load_bundle(folder: Path) -> Voice:
-    """Verify a bundle folder (hashes included) and build its voice."""
+def load_bundle(folder: Path, base: str | None = None) -> Voice:
+    """Verify a bundle folder (hashes included) and build its voice (on ``base``, see :meth:`VoiceLibrary.load`)."""
     m = read_manifest(folder, verify_hashes=True)
     loader = KINDS.get(m.kind)
     if loader is None:
         raise ModelBundleError(
             f"{folder}/manifest.json: field 'kind' = {m.kind!r} is not known to this build (known: {', '.join(KINDS)})"
         )
-    voice = loader(m)
+    voice = loader(m, base)
     log.info("loaded voice %s (%s, %d Hz)", m.name, m.kind, m.sample_rate_hz)
     return voice
