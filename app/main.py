@@ -55,8 +55,9 @@ def build(
     library_vm = LibraryViewModel(lib, user_dir)
     devices = DevicesViewModel()
     live = LiveViewModel(library_vm, devices)
+    live.set_base_request(settings["neural_base"])  # validated by migrate(); files convert on the same base
     vmic = VirtualMicViewModel(vmic_state)
-    convert = ConvertViewModel(lib)
+    convert = ConvertViewModel(lib, base_request=live.base_request)
     voice_clip = VoiceClipViewModel(library_vm, devices, live_input=live.input_in_use)
     library_vm.refresh()
     if settings["voice"] in library_vm.names():

@@ -8,7 +8,9 @@ Schema history:
 - v0 (no ``schema`` key) and v1: flat keys ``input_device``/``output_device`` (names only),
   ``voice``, ``pitch``, ``formant``, ``block_frames``.
 - v2: nested ``devices`` (name + host API each, plus ``monitor``), ``controls`` with units in the
-  names, ``latency_preset`` instead of a raw block size, ``convert`` and ``window``.
+  names, ``latency_preset`` instead of a raw block size, ``convert`` and ``window``. Added later
+  without a schema change (a file without it reads as the default): ``neural_base``, the base a
+  neural voice runs on (``auto``, ``quality`` or ``realtime``, see :mod:`vc_core.neural.choice`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from vc_core.neural.choice import AUTO, BASE_CHOICES
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
         "monitor_wet_ratio": 1.0,
     },
     "latency_preset": "balanced",
+    "neural_base": AUTO,
     "convert": {"output_dir": "", "format": "wav"},
     "window": {"geometry": ""},
 }
@@ -119,6 +124,8 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
     out = _merge(DEFAULTS, data)
     if out["latency_preset"] not in ("lowest", "low", "balanced", "safe", "safest"):
         out["latency_preset"] = "balanced"
+    if out["neural_base"] not in BASE_CHOICES:
+        out["neural_base"] = AUTO
     if out["convert"]["format"] not in ("wav", "flac", "ogg"):
         out["convert"]["format"] = "wav"
     out["schema"] = SCHEMA_VERSION

@@ -1,4 +1,4 @@
-"""Soak test: the live engine with voice "deep" on PipeWire null sinks for N minutes.
+"""Soak test: the live engine with a voice (default "deep") on PipeWire null sinks for N minutes.
 
 Brings up a private PipeWire server (tests/support/pipewire.py) with sinks ``mic`` and ``spk``.
 A player duplex stream plays looped real speech into ``mic`` and records ``spk_src``; the engine
@@ -11,7 +11,10 @@ records ``mic_src`` and plays into ``spk``. Reports (and writes as JSON):
 - RSS drift: VmRSS after warm-up vs at the end;
 - per-push stage timings p50/p99 (ms) from the engine's worker history.
 
-Run: ``.venv/bin/python benchmarks/soak.py --minutes 2 --json benchmarks/results/soak.json``.
+Run: ``.venv/bin/python benchmarks/soak.py --minutes 2 --json benchmarks/results/soak.json``; a neural
+voice on a chosen base: ``--voice heart --base realtime`` (the base is chosen as ``vc live`` does,
+``auto`` by default). Xruns are also counted from the end of the warm-up click window on
+(``engine_xruns_after_start``), so a slow first second is told apart from a steady state.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from vc_core.engine.session import LiveSession  # noqa: E402
 from vc_core.io.devices import find_device  # noqa: E402
 from vc_core.io.latency_probe import make_probe_signal, measure_round_trip  # noqa: E402
 from vc_core.io.reports import write_json_report  # noqa: E402
+from vc_core.neural.choice import AUTO, BASE_CHOICES, load_voice  # noqa: E402
 from vc_core.voices.library import VoiceLibrary  # noqa: E402
 
 RATE = 48000
@@ -115,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "soak.json")
+    ap.add_argument("--voice", default="deep")
+    ap.add_argument("--base", choices=BASE_CHOICES, default=AUTO, help="neural base (as vc live --base)")
     a = ap.parse_args(argv)
+    voice, choice = load_voice(VoiceLibrary.default(), a.voice, a.base)
     total_s = 60.0 * a.minutes
     with tempfile.TemporaryDirectory() as tmp:
         x, _ = sf.read(str(speech_at(RATE, Path(tmp) / "speech48.wav")), dtype="float32")
@@ -127,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
         mic, mic_src = find_device("mic", "ALSA", kind="output"), find_device("mic_src", "ALSA", kind="input")
         spk, spk_src = find_device("spk", "ALSA", kind="output"), find_device("spk_src", "ALSA", kind="input")
-        engine = LiveEngine(VoiceLibrary.default().load("deep"), StreamConfig(device_rate_hz=RATE, block_frames=BLOCK))
+        engine = LiveEngine(voice, StreamConfig(device_rate_hz=RATE, block_frames=BLOCK))
         session = LiveSession(engine)
         session.start(mic_src, spk)
         engine.update(mix=MixConfig(passthrough=True))  # for the first click window
@@ -148,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         engine_delay_ms: list[float] = []
         lost = None
         t0 = time.monotonic()
+        xruns_at_start = 0
         with stream:
             wet_on = end_pass = False
             while not player.done.wait(0.5):
@@ -155,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not wet_on and now_s > win_s + 0.3:
                     engine.update(mix=MixConfig(passthrough=False))
                     wet_on = True
+                    xruns_at_start = engine.stats().xruns
                 if not end_pass and now_s > total_s - win_s - 0.5:
                     engine.update(mix=MixConfig(passthrough=True))
                     end_pass = True
@@ -177,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         "block_frames": BLOCK,
         "engine_latency_ms": s.engine_latency_ms,
         "engine_device_latency_reported_ms": s.device_latency_ms,
+        "base": None if choice is None else {"base": choice.base, "reason": choice.reason},
         "engine_xruns": s.xruns,
+        "engine_xruns_after_start": s.xruns - xruns_at_start,
         "engine_underrun_ms": s.underrun_ms,
         "engine_dropped_ms": s.dropped_ms,
         "engine_portaudio_status_flags": eng_flags,

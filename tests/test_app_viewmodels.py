@@ -25,9 +25,11 @@ from app.viewmodels.convert import ConvertViewModel
 from app.viewmodels.devices import DevicesViewModel
 from app.viewmodels.library import import_bundle
 from tests.helpers import REPO, librivox_clip
-from vc_core.errors import DeviceError, ModelBundleError
+from vc_core.engine.session import LiveSession
+from vc_core.errors import ConfigError, DeviceError, ModelBundleError
 from vc_core.io.devices import DeviceInfo
-from vc_core.voices.library import VoiceLibrary
+from vc_core.neural.choice import REALTIME, BaseChoice, choose_base
+from vc_core.voices.library import Voice, VoiceLibrary
 
 
 def _dev(name: str, idx: int, inp: bool) -> DeviceInfo:
@@ -170,6 +172,144 @@ def test_settings_saved_on_close(app, qtbot, tmp_path: Path) -> None:  # type: i
     qtbot.addWidget(again.window)
     assert again.library.selected == "robot" and again.live.preset == "safe"
     assert again.window.sliders["output_gain_db"].value() == -6.0
+
+
+# ---------------------------------------------------------------------------- neural base
+
+
+def test_base_request_persists_through_settings(app, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert app.live.base_request == "auto" and app.window.base_combo.currentData() == "auto"
+    assert [app.window.base_combo.itemText(i) for i in range(3)] == [
+        "Automatic",
+        "Best quality (GPU)",
+        "Real time (CPU)",
+    ]
+    app.window.base_combo.activated.emit(app.window.base_combo.findData("realtime"))  # as a user's pick
+    assert app.live.base_request == "realtime" and app.convert.base_request == "realtime"
+    app.window.close()
+    assert json.loads((tmp_path / "settings.json").read_text())["neural_base"] == "realtime"
+    again = build(settings_path=tmp_path / "settings.json", user_voices=tmp_path / "voices", scan_devices=False)
+    qtbot.addWidget(again.window)
+    assert again.live.base_request == "realtime" and again.convert.base_request == "realtime"
+    assert again.window.base_combo.currentData() == "realtime"
+    # a value this app does not know (hand-edited, or from a newer app) reads as the default
+    data = json.loads((tmp_path / "settings.json").read_text())
+    (tmp_path / "settings.json").write_text(json.dumps({**data, "neural_base": "turbo"}))
+    third = build(settings_path=tmp_path / "settings.json", user_voices=tmp_path / "voices", scan_devices=False)
+    qtbot.addWidget(third.window)
+    assert third.live.base_request == "auto"
+
+
+def test_invalid_base_request_is_rejected(app, qtbot) -> None:  # type: ignore[no-untyped-def]
+    live = app.live
+    assert live.set_base_request("quality")
+    with qtbot.waitSignal(live.error, timeout=1000) as sig:
+        assert not live.set_base_request("turbo")
+    assert "turbo" in sig.args[0] and "realtime" in sig.args[0]
+    assert live.base_request == "quality" and app.window.base_combo.currentData() == "quality"
+    assert app.convert.base_request == "quality"
+
+
+class _NoDeviceSession(LiveSession):
+    """A session that opens no device: the engine is built (the voice loaded) but never runs."""
+
+    def start(self, input_device, output_device, output_channels=1, monitor_device=None) -> None:  # type: ignore[no-untyped-def]
+        self.output_channels = output_channels
+
+    def stop(self) -> None:
+        pass
+
+    def check_alive(self) -> str | None:
+        return None
+
+
+def test_live_start_and_voice_switch_report_the_chosen_base(app, qtbot, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import app.viewmodels.live as live_mod
+
+    # a machine whose quality base runs at RTF 5: both bases present (stub manifests), a private cache
+    models = tmp_path / "models"
+    for folder in ("_neural", "_neural_rt"):
+        (models / folder).mkdir(parents=True)
+        (models / folder / "manifest.json").write_text("{}")
+    measured: list[Path] = []
+    requests: list[str] = []
+
+    def measure(folder: Path) -> float:
+        measured.append(folder)
+        return 5.0
+
+    def load_voice(library: VoiceLibrary, name: str, requested: str = "auto") -> tuple[Voice, BaseChoice | None]:
+        requests.append(requested)
+        if library.manifest_of(name).kind != "neural":
+            return library.load(name), None
+        choice = choose_base(requested, models, tmp_path / "base-speed.json", measure)
+        return library.load("robot"), choice  # a light stand-in for the neural voice
+
+    monkeypatch.setattr(live_mod, "load_voice", load_voice)
+    monkeypatch.setattr(live_mod, "resolve_pair", lambda i, o: (i, o))
+    monkeypatch.setattr(live_mod, "pick_rates", lambda i, o: (48000, 48000))
+    devs = {"input": [_dev("Mic", 0, True)], "output": [_dev("Phones", 1, False)]}
+    app.devices._lister = lambda kind: devs[kind]
+    assert app.devices.refresh(rescan=False)
+    live, w = app.live, app.window
+    live._factory = _NoDeviceSession
+    live._presence = False
+    app.library.select("heart")
+    assert w.base_label.text() == "—"
+
+    with qtbot.waitSignal(live.baseChosen, timeout=20000) as sig:
+        live.start()
+    choice = sig.args[0]
+    assert isinstance(choice, BaseChoice) and choice.base == REALTIME and choice.quality_rtf == 5.0
+    assert live.state == "live" and live.base_choice == choice and requests == ["auto"] and len(measured) == 1
+    assert w.base_label.text().startswith("Real time (CPU) — the quality base is too slow here (RTF 5.00 > 0.5")
+    assert w.cards["heart"].base_line.isVisibleTo(w) and w.cards["heart"].base_line.text() == "base: Real time (CPU)"
+
+    # a voice switch loads through the same choice: the speed is remembered, not measured again
+    with qtbot.waitSignal(live.baseChosen, timeout=20000):
+        app.library.select("joe")
+    assert len(measured) == 1
+    assert w.base_label.text() == (
+        "Real time (CPU) — the quality base is too slow here (RTF 5.00 > 0.5, measured earlier on this machine)"
+    )
+    assert w.cards["joe"].base_line.text() == "base: Real time (CPU)" and not w.cards["heart"].base_line.isVisibleTo(w)
+
+    # a new request while live waits for the next voice switch (no restart, devices stay open)
+    session = live.session
+    with qtbot.waitSignal(live.info, timeout=1000) as info:
+        live.set_base_request("quality")
+    assert "next start or voice switch" in info.args[0] and live.session is session and live.state == "live"
+    with qtbot.waitSignal(live.baseChosen, timeout=20000) as sig:
+        app.library.select("deep")  # an effects voice
+    assert sig.args[0] is None and requests[-1] == "quality"
+    assert w.base_label.text() == "effects voice: no neural base"
+    assert not any(c.base_line.isVisibleTo(w) for c in w.cards.values())
+
+    with qtbot.waitSignal(live.stateChanged, timeout=5000, check_params_cb=lambda s: s == "stopped"):
+        live.stop()
+    assert w.base_label.text() == "—"
+
+
+def test_convert_loads_the_voice_on_the_live_base_request(app, qtbot, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import app.viewmodels.convert as convert_mod
+
+    seen: list[tuple[str, str]] = []
+
+    def load_voice(library: VoiceLibrary, name: str, requested: str = "auto") -> tuple[Voice, BaseChoice | None]:
+        seen.append((name, requested))
+        raise ConfigError("stopped by the test")
+
+    monkeypatch.setattr(convert_mod, "load_voice", load_voice)
+    app.live.set_base_request("realtime")
+    app.library.select("heart")
+    app.window.open_convert_dialog().close()
+    vm = app.convert
+    vm.add([librivox_clip()])
+    vm.output_dir = tmp_path / "out"
+    with qtbot.waitSignal(vm.error, timeout=10000) as sig:
+        assert vm.start()
+    assert sig.args[0] == "stopped by the test" and seen == [("heart", "realtime")]
+    qtbot.waitUntil(lambda: not vm.running, timeout=5000)
 
 
 # ---------------------------------------------------------------------------- crash hook

@@ -54,7 +54,7 @@ def test_source_filter_streams_exactly_as_one_call(speech: tuple[np.ndarray, np.
 def test_source_filter_renders_the_mel_and_the_f0_it_is_given(
     speech: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
-    x, mel, f0 = speech
+    _, mel, f0 = speech
     gain = fit_band_gain([(mel, f0)])
     out = _stream(SourceFilterVocoder(gain), mel, f0, [5])
     got = VocoderMel()(out)[: len(mel)]

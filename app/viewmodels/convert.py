@@ -1,8 +1,10 @@
 """File conversion: a queue of files through :func:`vc_core.convert.convert_file` on a worker QThread.
 
 The same chain as the live path (and as ``vc convert``): same voice, settings and output names
-(``<stem>.<voice>.<format>``), gate off as ``vc convert`` without ``--gate-db``. Outputs are
-written atomically by the engine, so cancelling leaves no partial file.
+(``<stem>.<voice>.<format>``), gate off as ``vc convert`` without ``--gate-db``. The voice is
+loaded through :func:`vc_core.neural.choice.load_voice` with the live view's neural base request
+(``base_request``, as ``vc convert --base``), so a converted file is what the user hears live.
+Outputs are written atomically by the engine, so cancelling leaves no partial file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from vc_core.config import GateConfig, MixConfig, VoiceParams
 from vc_core.convert import Cancelled, batch_outputs, convert_file
 from vc_core.errors import ConfigError, VcError
 from vc_core.io.audiofile import AudioReader, read_audio
+from vc_core.neural.choice import AUTO, load_voice
 from vc_core.voices.library import VoiceLibrary
 
 log = logging.getLogger(__name__)
@@ -90,14 +93,17 @@ class _ConvertThread(QThread):
         params: VoiceParams,
         overwrite: bool,
         cancel: threading.Event,
+        base_request: str = AUTO,
     ) -> None:
         super().__init__()
         self._library, self._voice, self._jobs, self._params = library, voice, jobs, params
-        self._overwrite, self._cancel = overwrite, cancel
+        self._overwrite, self._cancel, self._base_request = overwrite, cancel, base_request
 
     def run(self) -> None:
         try:
-            voice = self._library.load(self._voice)
+            voice, choice = load_voice(self._library, self._voice, self._base_request)  # may measure: worker only
+            if choice is not None:
+                log.info("converting with voice %s on base %s: %s", self._voice, choice.base, choice.reason)
             voice.make_stage(self._params)  # check the voice's total pitch/formant before writing anything
             for src, _ in self._jobs:
                 AudioReader(src).close()  # fail fast on unreadable inputs
@@ -139,9 +145,10 @@ class ConvertViewModel(QObject):
     error = pyqtSignal(str)
     previewReady = pyqtSignal(str, object)  # "before"/"after", Preview
 
-    def __init__(self, library: VoiceLibrary, parent: QObject | None = None) -> None:
+    def __init__(self, library: VoiceLibrary, base_request: str = AUTO, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.library = library
+        self.base_request = base_request  # the live view's neural base request (the window keeps it in step)
         self.files: list[Path] = []
         self.outputs: dict[int, Path] = {}
         self.voice = "deep"
@@ -206,7 +213,13 @@ class ConvertViewModel(QObject):
         self._fractions = [0.0] * len(self.files)
         self.outputs.clear()
         t = _ConvertThread(
-            self.library, self.voice, list(zip(self.files, outs, strict=True)), params, self.overwrite, self._cancel
+            self.library,
+            self.voice,
+            list(zip(self.files, outs, strict=True)),
+            params,
+            self.overwrite,
+            self._cancel,
+            self.base_request,
         )
         t.progress.connect(self._on_progress)
         t.fileDone.connect(self._on_file_done)

@@ -4,6 +4,11 @@ Context (c). Building the engine (which loads and warms up the voice), opening a
 devices, switching voices and measuring latency all run on worker QThreads; the Qt main thread
 only reads the engine's immutable :class:`EngineStats` on a QTimer (~20 Hz), calls
 ``check_alive`` and hands validated settings to the engine (one reference swap each).
+
+Every voice a session runs is loaded through :func:`vc_core.neural.choice.load_voice` with the
+user's ``base_request`` (as ``vc live --base``): the first ``auto`` start on a machine measures the
+quality base for a few seconds, so it only ever runs on a worker. A new request takes effect at the
+next start or voice switch; the devices are not reopened for it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from vc_core.engine.live import EngineStats, LiveEngine
 from vc_core.engine.session import LiveSession, pulse_presence_check
 from vc_core.errors import ConfigError, DeviceError
 from vc_core.io.devices import DeviceInfo, pick_common_rate, pick_rates, resolve_pair
+from vc_core.neural.choice import AUTO, BASE_CHOICES, BASE_LABELS, BaseChoice, load_voice
+from vc_core.voices.library import Voice
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +117,8 @@ class LiveViewModel(QObject):
     calibrated = pyqtSignal(object)  # Calibration
     devicesSwitched = pyqtSignal()
     voiceSwitched = pyqtSignal(str)
+    baseRequestChanged = pyqtSignal(str)  # also after a rejected value: views re-sync
+    baseChosen = pyqtSignal(object)  # BaseChoice | None (effects voice), after a start or a voice switch
 
     def __init__(
         self,
@@ -129,6 +138,9 @@ class LiveViewModel(QObject):
         self.passthrough = False
         self.controls = Controls()
         self.preset = "balanced"
+        self.base_request = AUTO  # one of BASE_CHOICES: the neural base the user asks for
+        self.base_choice: BaseChoice | None = None  # the base the last start / voice switch runs on
+        self.base_voice = ""  # the voice base_choice belongs to
         self.last_stats = EngineStats()
         self.latency_now_ms = 0.0  # engine P + what the device timestamps say its buffers hold now
         self.delay_resets = 0
@@ -188,10 +200,11 @@ class LiveViewModel(QObject):
             self.error.emit(str(e))
             return
         preset = PRESETS[self.preset]
+        request = self.base_request
         self._set_state("starting")
 
-        def build() -> LiveSession:
-            voice = self.library.library.load(name)
+        def build() -> tuple[LiveSession, BaseChoice | None]:
+            voice, choice = self._load_voice(name, request)  # may measure the quality base once: worker only
             i, o = resolve_pair(inp, out)
             rate_in, rate_out = pick_rates(i, o)  # one duplex stream when they share a rate, else split
             stream = StreamConfig(
@@ -214,17 +227,27 @@ class LiveViewModel(QObject):
                     LiveEngine(voice, stream, params, gate, mix, monitor=mon_cfg), presence_check=presence
                 )
                 session.start(i, o, 2, monitor_device=mon)
-            return session
+            return session, choice
 
-        self._tasks.run(build, "starting the live session", self._started, self._start_failed)
+        self._tasks.run(build, "starting the live session", lambda r: self._started(r, name), self._start_failed)
 
-    def _started(self, session: object) -> None:
+    def _load_voice(self, name: str, request: str) -> tuple[Voice, BaseChoice | None]:
+        """The voice ``name`` on the base ``request`` picks (worker threads only: it may measure)."""
+        return load_voice(self.library.library, name, request)
+
+    def _started(self, result: object, name: str) -> None:
+        assert isinstance(result, tuple)
+        session, choice = result
         assert isinstance(session, LiveSession)
         self.session = session
+        self.base_choice, self.base_voice = choice, name
         self._set_state("live")
         self._timer.start()
         s = session.engine.cfg
         log.info("live: voice %s, %d Hz, block %d", session.engine.voice_name, s.device_rate_hz, s.block_frames)
+        if choice is not None:
+            log.info("live: base %s (%s): %s", choice.base, choice.label, choice.reason)
+        self.baseChosen.emit(choice)
 
     def _start_failed(self, msg: str) -> None:
         self._set_state("stopped")
@@ -317,6 +340,31 @@ class LiveViewModel(QObject):
             self.info.emit(f"restarting with the {PRESETS[name].title.lower()} latency preset")
             self.stop(then=self.start)
 
+    def set_base_request(self, request: str) -> bool:
+        """Ask for a neural base (``auto``, ``quality``, ``realtime``); a rejected value emits ``error``
+        and keeps the previous one. While live it applies at the next start or voice switch."""
+        if request not in BASE_CHOICES:
+            self.error.emit(f"neural base {request!r} is not one of {', '.join(BASE_CHOICES)}")
+            self.baseRequestChanged.emit(self.base_request)
+            return False
+        if request == self.base_request:
+            return True
+        self.base_request = request
+        self.baseRequestChanged.emit(request)
+        if self.state != "stopped" and self.base_choice is not None:
+            self.info.emit(
+                f"neural base {BASE_LABELS[request]!r} applies from the next start or voice switch "
+                f"(running on {self.base_choice.label} until then)"
+            )
+        return True
+
+    def base_text(self) -> str:
+        """One line: the base the running voice uses and why; "—" unless live."""
+        if self.state != "live":
+            return "—"
+        c = self.base_choice
+        return "effects voice: no neural base" if c is None else f"{c.label} — {c.reason}"
+
     def _on_voice_selected(self, name: str) -> None:
         if self.session is None:
             return
@@ -328,15 +376,21 @@ class LiveViewModel(QObject):
             return
         name, self._pending_voice = self._pending_voice, None
         engine = self.session.engine
+        request = self.base_request
         self._voice_busy = True
 
-        def load() -> str:
-            engine.set_voice(self.library.library.load(name))  # builds + warms the chain off the audio path
-            return name
+        def load() -> BaseChoice | None:
+            voice, choice = self._load_voice(name, request)
+            engine.set_voice(voice)  # builds + warms the chain off the audio path
+            return choice
 
-        def done(n: object) -> None:
+        def done(choice: object) -> None:
             self._voice_busy = False
-            self.voiceSwitched.emit(str(n))
+            assert choice is None or isinstance(choice, BaseChoice)
+            self.voiceSwitched.emit(name)
+            if self.session is not None:  # not stopped meanwhile
+                self.base_choice, self.base_voice = choice, name
+                self.baseChosen.emit(choice)
             self._next_voice()
 
         def failed(msg: str) -> None:
@@ -428,6 +482,7 @@ class LiveViewModel(QObject):
             return
         name = self.library.selected
         preset = PRESETS[self.preset]
+        request = self.base_request
 
         def measure() -> Calibration:
             from vc_core.io.latency_probe import measure_device_round_trip
@@ -435,7 +490,7 @@ class LiveViewModel(QObject):
 
             i, o = resolve_pair(inp, out)
             rate = pick_common_rate(i, o)
-            voice = self.library.library.load(name)
+            voice, _ = self._load_voice(name, request)
             chain_samples = VoiceChain(voice, rate, rate).latency_samples
             stream = StreamConfig(device_rate_hz=rate, block_frames=preset.block_frames, safety_ms=preset.safety_ms)
             engine_ms = 1000.0 * stream.engine_latency_samples(chain_samples) / rate

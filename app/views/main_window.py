@@ -42,6 +42,7 @@ from app.views.controls import Readout, ValueSlider, panel
 from app.views.widgets import Banner, LevelMeter, ScrollingPlot, VoiceCard, repolish
 from vc_core.engine.live import EngineStats
 from vc_core.io.devices import DeviceInfo, is_safe_output
+from vc_core.neural.choice import BASE_CHOICES, BASE_LABELS, QUALITY, REALTIME
 
 SHORTCUTS = [
     ("Space", "Start / stop the live voice"),
@@ -54,6 +55,15 @@ SHORTCUTS = [
     ("Ctrl+Q", "Quit"),
 ]
 CARD_COLUMNS = 3
+BASE_TOOLTIP = (
+    "Automatic: the best-quality base where this machine keeps up live, else the real-time CPU base "
+    "(measured once)\n\nNeural voices only. While live, a change takes effect at the next start or voice "
+    "switch (the devices stay open)."
+)
+BASE_ITEM_TIPS = {
+    QUALITY: "Whisper + HiFi-GAN: loses the fewest words; needs a GPU to run live",
+    REALTIME: "Runs live on one CPU core",
+}
 STAGE_LABELS = {"resample_in": "in", "gate": "gate", "voice": "voice", "output_gain": "gain", "resample_out": "out"}
 
 
@@ -269,6 +279,20 @@ class MainWindow(QMainWindow):
             self.preset_combo.addItem(f"{p.title} · block {p.block_frames}, safety {p.safety_ms:g} ms", key)
         grid.addWidget(lat_lab, 3, 3)
         grid.addWidget(self.preset_combo, 3, 4)
+        base_lab = QLabel("Neural base")
+        base_lab.setObjectName("muted")
+        base_lab.setToolTip(BASE_TOOLTIP)
+        self.base_combo = QComboBox()
+        self.base_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.base_combo.setToolTip(BASE_TOOLTIP)
+        for key in BASE_CHOICES:
+            self.base_combo.addItem(BASE_LABELS[key], key)
+            if key in BASE_ITEM_TIPS:
+                self.base_combo.setItemData(
+                    self.base_combo.count() - 1, BASE_ITEM_TIPS[key], Qt.ItemDataRole.ToolTipRole
+                )
+        grid.addWidget(base_lab, 4, 0)
+        grid.addWidget(self.base_combo, 4, 1)
         cl.addLayout(grid)
         left.addWidget(cf)
 
@@ -309,6 +333,11 @@ class MainWindow(QMainWindow):
         self.stages_label.setObjectName("muted")
         self.stages_label.setWordWrap(True)
         ll.addWidget(self.stages_label)
+        self.base_label = QLabel("—")
+        self.base_label.setObjectName("muted")
+        self.base_label.setWordWrap(True)
+        self.base_label.setToolTip('The neural base the running voice uses, and why (see "Neural base")')
+        ll.addWidget(self.base_label)
         self.plot = ScrollingPlot()
         ll.addWidget(self.plot, 1)
         cal = QHBoxLayout()
@@ -412,12 +441,15 @@ class MainWindow(QMainWindow):
         live.presetChanged.connect(self._show_preset)
         live.calibratingChanged.connect(self._on_calibrating)
         live.calibrated.connect(self._on_calibrated)
+        live.baseRequestChanged.connect(self._show_base_request)
+        live.baseChosen.connect(lambda _c: self._show_base())
         self.start_btn.clicked.connect(self.on_start_clicked)
         self.pass_btn.clicked.connect(live.set_passthrough)
         for key, s in self.sliders.items():
             s.changed.connect(lambda v, k=key: live.set_control(k, v))
         self.gate_check.toggled.connect(lambda on: live.set_control("gate_enabled", on))
         self.preset_combo.activated.connect(lambda i: live.set_preset(self.preset_combo.itemData(i)))
+        self.base_combo.activated.connect(lambda i: live.set_base_request(self.base_combo.itemData(i)))
         self.calibrate_btn.clicked.connect(live.calibrate)
         self.vmic.statusChanged.connect(self.vmic_status.setText)
         self.vmic.error.connect(self.banner.show_message)
@@ -426,6 +458,7 @@ class MainWindow(QMainWindow):
         self.vmic_use.clicked.connect(self._use_virtual_mic)
         self._show_controls(live.controls)
         self._show_preset(live.preset)
+        self._show_base_request(live.base_request)
         self._on_state(live.state)
         self._fill_cards()
         self._fill_devices()
@@ -495,6 +528,7 @@ class MainWindow(QMainWindow):
         self.cards_grid.setRowStretch(self.cards_grid.rowCount(), 1)
         self._mark_selected(self.library.selected)
         self._update_card_play()
+        self._show_base()
 
     def _play_device(self) -> DeviceInfo | None:
         return self.devices.selected("monitor") or self.devices.selected("output")
@@ -572,6 +606,7 @@ class MainWindow(QMainWindow):
         if state == "starting":
             self.plot.clear()
             self._shown_engine_error = ""
+        self._show_base()
 
     def _on_stats(self, s: EngineStats) -> None:
         self.meter_in.set_level(s.input_dbfs)
@@ -640,6 +675,23 @@ class MainWindow(QMainWindow):
         self.gate_check.blockSignals(False)
         self.sliders["gate_threshold_dbfs"].setEnabled(c.gate_enabled)
 
+    def _show_base_request(self, request: str) -> None:
+        self.convert.base_request = request  # files convert on the base the live voice uses
+        i = self.base_combo.findData(request)
+        if i >= 0:
+            self.base_combo.setCurrentIndex(i)
+
+    def _show_base(self) -> None:
+        """The base line in the live panel and "base: <label>" on the running neural voice's card."""
+        live = self.live
+        self.base_label.setText(live.base_text())
+        choice = live.base_choice if live.state == "live" else None
+        for n, w in self.cards.items():
+            if choice is not None and n == live.base_voice:
+                w.set_base(choice.label, choice.reason)
+            else:
+                w.set_base("")
+
     def _show_preset(self, name: str) -> None:
         i = self.preset_combo.findData(name)
         if i >= 0:
@@ -655,6 +707,7 @@ class MainWindow(QMainWindow):
     def open_convert_dialog(self) -> QDialog:
         from app.views.convert_dialog import ConvertDialog
 
+        self.convert.base_request = self.live.base_request  # a file sounds like the live voice
         if self._convert_dialog is None:
             self._convert_dialog = ConvertDialog(self.convert, self.library, self.devices, self.settings, self)
         self._convert_dialog.show()
@@ -688,6 +741,7 @@ class MainWindow(QMainWindow):
         c = self.live.controls
         s["controls"] = {k: getattr(c, k) for k in s["controls"]}
         s["latency_preset"] = self.live.preset
+        s["neural_base"] = self.live.base_request
         s["window"] = {"geometry": base64.b64encode(bytes(self.saveGeometry())).decode("ascii")}
         s.save()
 

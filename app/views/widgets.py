@@ -380,6 +380,11 @@ class VoiceCard(QFrame):
         desc.setObjectName("cardDesc")
         desc.setWordWrap(True)
         lay.addWidget(desc, 1)
+        self.base_line = QLabel("")  # "base: <label>" while this neural voice runs live (set_base)
+        self.base_line.setObjectName("cardMeta")
+        self.base_line.setWordWrap(True)
+        self.base_line.setVisible(False)
+        lay.addWidget(self.base_line)
         tags = QHBoxLayout()
         tags.setSpacing(6)
         # the licence's first part only (a neural voice adds its source's; the tooltip has it all)
@@ -406,6 +411,12 @@ class VoiceCard(QFrame):
     def set_selected(self, on: bool) -> None:
         self.setProperty("selected", on)
         repolish(self)
+
+    def set_base(self, label: str, reason: str = "") -> None:
+        """Show "base: <label>" (the neural base this voice runs on live); an empty label hides it."""
+        self.base_line.setText(f"base: {label}" if label else "")
+        self.base_line.setToolTip(reason)
+        self.base_line.setVisible(bool(label))
 
     def mousePressEvent(self, e: QMouseEvent | None) -> None:
         if e is not None and e.button() == Qt.MouseButton.LeftButton:
