@@ -56,12 +56,12 @@ from vc_core.eval.metrics import Dnsmos, WhisperTranscriber, word_errors  # noqa
 from vc_core.io.audiofile import read_audio  # noqa: E402
 from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.neural.bundles import VOCODER_NAME  # noqa: E402
+from vc_core.neural.vocoder import OnnxVocoder  # noqa: E402
 from vc_core.train.dataset import INDEX, frame_f0, whisper_on_frames  # noqa: E402
 from vc_core.train.export import LIBRARY, load_checkpoint  # noqa: E402
 from vc_core.train.features import WhisperEncoder, packaged_dvector_encoder  # noqa: E402
 from vc_core.train.models import ContentEncoder, Converter, energy_of, phone_head, pitch_features  # noqa: E402
 from vc_core.train.phones import best_path_errors, phone_ids  # noqa: E402
-from vc_core.vocoder import OnnxVocoder  # noqa: E402
 from vc_core.voices.bundle import read_manifest  # noqa: E402
 
 SILENCE = math.log(1e-5)

@@ -44,13 +44,13 @@ from vc_core.eval.metrics import WhisperTranscriber, word_errors  # noqa: E402
 from vc_core.io.audiofile import read_audio  # noqa: E402
 from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.neural.bundles import VOCODER_NAME  # noqa: E402
+from vc_core.neural.vocoder import OnnxVocoder  # noqa: E402
 from vc_core.neural.whisper import StreamedContent, WhisperBase, WindowedWhisper, windowed_states  # noqa: E402
 from vc_core.train.dataset import INDEX, cast_window, frame_f0, whisper_on_frames, windowed_dir  # noqa: E402
 from vc_core.train.export import LIBRARY, load_checkpoint  # noqa: E402
 from vc_core.train.features import WhisperEncoder  # noqa: E402
 from vc_core.train.models import energy_of, pitch_features  # noqa: E402
 from vc_core.train.train import TrainConfig  # noqa: E402
-from vc_core.vocoder import OnnxVocoder  # noqa: E402
 from vc_core.voices.bundle import read_manifest  # noqa: E402
 
 WINDOW = TrainConfig.whisper_window  # the shipped streamed states' window, hop and look-ahead (16 kHz samples)

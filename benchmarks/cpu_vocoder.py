@@ -32,8 +32,8 @@ from vc_core.eval.metrics import Dnsmos, WhisperTranscriber, f0_correlation, wor
 from vc_core.io.audiofile import read_audio  # noqa: E402
 from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.neural.source_filter import SourceFilterVocoder, fit_band_gain  # noqa: E402
+from vc_core.neural.vocoder import OnnxVocoder, StreamingVocoder  # noqa: E402
 from vc_core.train.dataset import frame_f0  # noqa: E402
-from vc_core.vocoder import OnnxVocoder, StreamingVocoder  # noqa: E402
 
 
 def main() -> int:

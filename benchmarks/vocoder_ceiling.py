@@ -41,8 +41,8 @@ from vc_core.dsp.pitch import track_f0  # noqa: E402
 from vc_core.dsp.resample import resample_clip  # noqa: E402
 from vc_core.eval.metrics import F0_HOP_16K, RATE_16K, EvalDependencyError, f0_correlation, to_16k  # noqa: E402
 from vc_core.io.audiofile import read_audio  # noqa: E402
+from vc_core.neural.vocoder import OnnxVocoder  # noqa: E402
 from vc_core.neural.voice import NeuralVoice  # noqa: E402
-from vc_core.vocoder import OnnxVocoder  # noqa: E402
 from vc_core.voices.library import VoiceLibrary  # noqa: E402
 
 LOUD_DB = 20.0  # frames within this many dB of the clip's loudest count as speech

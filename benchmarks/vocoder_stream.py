@@ -1,7 +1,7 @@
 """Streaming HiFi-GAN vs whole-utterance vocode: accuracy and speed per window setting.
 
 For each context / look-ahead / chunk setting (frames of 256 samples = 11.6 ms at 22.05 kHz)
-the LibriVox speech asset's mel is streamed through :class:`vc_core.vocoder.StreamingVocoder`
+the LibriVox speech asset's mel is streamed through :class:`vc_core.neural.vocoder.StreamingVocoder`
 (pushes of 5 frames, then ``flush``) and compared with ``OnnxVocoder.vocode`` of the whole mel:
 
 * ``snr_db``: waveform SNR of the stream against the whole-utterance output;
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ, VocoderMel  # noqa: E402
 from vc_core.io.reports import write_json_report  # noqa: E402
-from vc_core.vocoder import (  # noqa: E402
+from vc_core.neural.vocoder import (  # noqa: E402
     DEFAULT_CHUNK_FRAMES,
     DEFAULT_CONTEXT_FRAMES,
     DEFAULT_CROSSFADE_SAMPLES,

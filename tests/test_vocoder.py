@@ -26,7 +26,7 @@ from scipy.signal import resample_poly  # noqa: E402
 
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ, VocoderMel  # noqa: E402
 from vc_core.errors import ModelBundleError  # noqa: E402
-from vc_core.vocoder import OnnxVocoder, StreamingVocoder  # noqa: E402
+from vc_core.neural.vocoder import OnnxVocoder, StreamingVocoder  # noqa: E402
 
 SPEECH = ROOT / "assets" / "speech_librivox.flac"
 CLIP_FRAMES = 100  # 1.16 s: keeps the suite quick on two shared cores

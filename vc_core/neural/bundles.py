@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from vc_core.dsp.mel import VOCODER_HOP, VOCODER_RATE_HZ
+from vc_core.dsp.mel import VOCODER_HOP, VOCODER_LOOKAHEAD, VOCODER_RATE_HZ
 from vc_core.voices.bundle import read_manifest, staged_folder, write_manifest
 
 BASE_NAME = "_neural"  # the quality base: Whisper windows + HiFi-GAN (fast enough with a GPU)
@@ -38,10 +38,14 @@ def base_delay_frames(base: Path) -> int:
     return sum(declared_lookahead_frames(read_manifest(base, verify_hashes=False).settings))
 
 
+def stage_latency_samples(model_delay_frames: int, vocoder_latency_samples: int) -> int:
+    """Worst case a neural stage owes: mel look-ahead + hop quantisation + model delay + vocoder."""
+    return VOCODER_LOOKAHEAD + VOCODER_HOP - 1 + VOCODER_HOP * model_delay_frames + vocoder_latency_samples
+
+
 def default_latency_samples(model_delay_frames: int) -> int:
     """Stage latency of a neural voice with this model delay and the default vocoder settings."""
-    from vc_core.neural.voice import stage_latency_samples
-    from vc_core.vocoder import DEFAULT_CHUNK_FRAMES, DEFAULT_LOOKAHEAD_FRAMES, streaming_latency_samples
+    from vc_core.neural.vocoder import DEFAULT_CHUNK_FRAMES, DEFAULT_LOOKAHEAD_FRAMES, streaming_latency_samples
 
     return stage_latency_samples(
         model_delay_frames, streaming_latency_samples(DEFAULT_LOOKAHEAD_FRAMES, DEFAULT_CHUNK_FRAMES)

@@ -13,7 +13,7 @@ stands for samples ``[256 t, 256 t + 256)``)::
              + log(voice's median F0) + user semitones
           -> converter (ONNX, causal; speaker d-vector by FiLM) -> log-mel (80)   +1 frame
           -> optional formant warp of the mel axis (user's formant ratio)
-          -> HiFi-GAN (ONNX, :class:`vc_core.vocoder.StreamingVocoder`) -> audio   look-ahead + chunk
+          -> HiFi-GAN (ONNX, :class:`vc_core.neural.vocoder.StreamingVocoder`) -> audio   look-ahead + chunk
 
 The encoder and the converter run frame by frame with their per-layer caches (exported by
 :mod:`vc_core.train.export`), so a stream gives the same frames as a whole file. The running
@@ -43,14 +43,14 @@ from vc_core.config import VoiceParams
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_LOOKAHEAD, VOCODER_PAD_LEFT, VOCODER_RATE_HZ, VocoderMel
 from vc_core.dsp.pitch import min_frame_samples, yin_frames
 from vc_core.errors import ModelBundleError
-from vc_core.neural.bundles import declared_lookahead_frames
+from vc_core.neural.bundles import declared_lookahead_frames, stage_latency_samples
 from vc_core.stages import ContentStream, FrameConverter, FrameVocoder, StageTiming
 from vc_core.stream import Audio, as_audio
 from vc_core.voices.bundle import Manifest, read_manifest
 
 if TYPE_CHECKING:
+    from vc_core.neural.vocoder import OnnxVocoder
     from vc_core.neural.whisper import StreamedContent
-    from vc_core.vocoder import OnnxVocoder
 
 log = logging.getLogger(__name__)
 
@@ -104,16 +104,11 @@ def warp_mel(mel: F32, ratio: float) -> F32:
     return out
 
 
-def stage_latency_samples(model_delay_frames: int, vocoder_latency_samples: int) -> int:
-    """Worst case a neural stage owes: mel look-ahead + hop quantisation + model delay + vocoder."""
-    return VOCODER_LOOKAHEAD + VOCODER_HOP - 1 + VOCODER_HOP * model_delay_frames + vocoder_latency_samples
-
-
 class StepModel:
     """One streaming ONNX graph: named inputs + per-layer caches in, first output + new caches out."""
 
     def __init__(self, manifest: Manifest, rel: str, inputs: tuple[str, ...], threads: int) -> None:
-        from vc_core.vocoder import make_session
+        from vc_core.neural.vocoder import make_session
 
         where = f"{manifest.path}/manifest.json: onnx[{rel!r}]"
         spec = manifest.onnx.get(rel)
@@ -152,7 +147,7 @@ class NeuralBase:
     """The shared models of every neural voice: content encoder, converter and vocoder."""
 
     def __init__(self, folder: Path, threads: int = 1) -> None:
-        from vc_core.vocoder import OnnxVocoder
+        from vc_core.neural.vocoder import OnnxVocoder
 
         self.folder = folder
         self.manifest = read_manifest(folder, verify_hashes=True)
@@ -215,7 +210,7 @@ class NeuralBase:
             from vc_core.neural.source_filter import SourceFilterVocoder
 
             return SourceFilterVocoder(self.band_gain_db)
-        from vc_core.vocoder import StreamingVocoder
+        from vc_core.neural.vocoder import StreamingVocoder
 
         return StreamingVocoder(self.vocoder)
 
@@ -369,7 +364,7 @@ def load_base(folder: Path) -> NeuralBase:
 
 def find_base(voice_folder: Path, base_name: str) -> Path:
     """The base bundle beside the voice, else in the shipped models folder."""
-    from vc_core.voices.library import shipped_models_dir
+    from vc_core.voices.bundle import shipped_models_dir
 
     for root in (voice_folder.parent, shipped_models_dir()):
         if (root / base_name / "manifest.json").is_file():

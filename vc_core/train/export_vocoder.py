@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from scipy.signal import resample_poly
 
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_N_MELS, VOCODER_RATE_HZ, VocoderMel
-from vc_core.vocoder import DEFAULT_LOOKAHEAD_FRAMES, INPUT_NAME, OUTPUT_NAME
+from vc_core.neural.vocoder import DEFAULT_LOOKAHEAD_FRAMES, INPUT_NAME, OUTPUT_NAME
 from vc_core.voices.bundle import write_manifest
 
 F32 = NDArray[np.float32]
@@ -47,7 +47,7 @@ CHECKPOINT = "generator_universal.pth.tar"
 OPSET = 17
 SPEECH = Path(__file__).resolve().parents[2] / "assets" / "speech_librivox.flac"
 # fp16 weight storage halves the file; it replaces fp32 when the output change stays this far
-# below the signal - 25 dB under what streaming itself is allowed to change (vc_core.vocoder)
+# below the signal - 25 dB under what streaming itself is allowed to change (vc_core.neural.vocoder)
 FP16_MIN_SNR_DB = 50.0
 
 
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             "description": "Log-mel (80, 22.05 kHz, hop 256) to waveform; the reference vocoder of model voices",
             "sample_rate_hz": VOCODER_RATE_HZ,
             "hop_samples": VOCODER_HOP,
-            # the default streaming look-ahead (vc_core.vocoder); whole-utterance use has none
+            # the default streaming look-ahead (vc_core.neural.vocoder); whole-utterance use has none
             "lookahead_samples": DEFAULT_LOOKAHEAD_FRAMES * VOCODER_HOP,
             "files": [out.name],
             "licence": "MIT",

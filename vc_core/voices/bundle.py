@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -33,6 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from vc_core.errors import ModelBundleError
+
+MODELS_DIR_ENV = "VC_MODELS_DIR"
+
+
+def shipped_models_dir() -> Path:
+    """``$VC_MODELS_DIR`` if set, else the repository's ``models/`` folder (voices and shared model bundles)."""
+    env = os.environ.get(MODELS_DIR_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "models"
+
 
 MANIFEST = "manifest.json"
 FORMAT = "vc-voice-bundle"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,10 @@ from typing import Protocol
 from vc_core.config import FORMANT_RATIO_RANGE, PITCH_SEMITONES_RANGE, VoiceParams
 from vc_core.errors import ConfigError, ModelBundleError
 from vc_core.stream import Audio
-from vc_core.voices.bundle import Manifest, read_manifest
+from vc_core.voices.bundle import Manifest, read_manifest, shipped_models_dir
 
 log = logging.getLogger(__name__)
 
-MODELS_DIR_ENV = "VC_MODELS_DIR"
 DEFAULT_VOICE = "deep"
 
 
@@ -163,14 +161,6 @@ COMPONENT_PREFIX = "_"  # folders such as models/_vocoder hold shared models, no
 
 
 # ----------------------------------------------------------------------------- library
-
-
-def shipped_models_dir() -> Path:
-    """``$VC_MODELS_DIR`` if set, else the repository's ``models/`` folder."""
-    env = os.environ.get(MODELS_DIR_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "models"
 
 
 def user_voices_dir() -> Path:
