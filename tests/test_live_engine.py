@@ -341,3 +341,66 @@ def test_split_streams_with_drifting_clocks_keep_latency_bounded(lib: VoiceLibra
         assert s.drift_skipped_ms > 0.0
     else:
         assert s.xruns > 0
+
+
+class _SlowBurstStage:
+    """Identity at 24 kHz that returns audio in chunks of ``chunk`` samples and takes ``rtf`` times real time."""
+
+    rate_in_hz = 24000
+    rate_out_hz = 24000
+
+    def __init__(self, rtf: float, chunk: int) -> None:
+        self._rtf = rtf
+        self.CHUNK = chunk
+        self.latency_samples = chunk - 1
+        self._buf = np.zeros(0, np.float32)
+
+    def push(self, x: Audio) -> Audio:
+        time.sleep(self._rtf * len(x) / self.rate_in_hz)
+        self._buf = np.concatenate([self._buf, x])
+        k = len(self._buf) // self.CHUNK * self.CHUNK
+        out, self._buf = self._buf[:k], self._buf[k:]
+        return out
+
+    def flush(self) -> Audio:
+        out, self._buf = self._buf, np.zeros(0, np.float32)
+        return out
+
+    def reset(self) -> None:
+        self._buf = np.zeros(0, np.float32)
+
+    def set_voice_params(self, params: VoiceParams) -> None:
+        pass
+
+
+class SlowVoice:
+    """A voice slower than real time, in bursts (a neural voice on a slow CPU)."""
+
+    def __init__(self, rtf: float, chunk: int) -> None:
+        self.manifest = replace(read_manifest(shipped_models_dir() / "natural"), name="slow")
+        self.rtf = rtf
+        self.chunk = chunk
+
+    def make_stage(self, params: VoiceParams) -> _SlowBurstStage:
+        return _SlowBurstStage(self.rtf, self.chunk)
+
+
+@pytest.mark.parametrize(
+    ("rtf", "chunk"),
+    [(3.0, 1200), (1.5, 4800)],  # 50 ms bursts at RTF 3; 200 ms bursts (more than the 80 ms backlog) at RTF 1.5
+)
+def test_simulate_as_fast_as_possible_equals_offline_for_a_slow_stage(tmp_path: Path, rtf: float, chunk: int) -> None:
+    """Without --realtime nothing is dropped, however slow the voice: the file is the offline chain's."""
+    src = speech_at(RATE, tmp_path / "speech.wav", seconds=1.5)
+    rep = simulate(SlowVoice(rtf, chunk), src, tmp_path / "fast.wav", StreamConfig(), realtime=False)
+    assert rep.stats.dropped_ms == 0.0 and rep.stats.xruns == 0 and rep.stats.underrun_ms == 0.0
+    assert rep.match_db is not None and rep.match_db < -60.0, rep.match_db
+    assert rep.wall_s > 1.5 * rtf * 0.9  # it really was that slow
+
+
+def test_simulate_in_real_time_applies_the_deadline_policy_to_a_slow_stage(tmp_path: Path) -> None:
+    src = speech_at(RATE, tmp_path / "speech.wav", seconds=1.5)
+    rep = simulate(SlowVoice(3.0, 1200), src, tmp_path / "live.wav", StreamConfig(), realtime=True)
+    assert rep.stats.xruns > 0 and rep.stats.dropped_ms + rep.stats.underrun_ms > 100.0
+    out, _ = read_audio(tmp_path / "live.wav")
+    assert np.all(np.isfinite(out))  # late audio played dry, never stale or garbage

@@ -62,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["wav", "flac", "ogg"], default="wav", help="output format for a folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
-    p = sub.add_parser("simulate", help="run the live engine over a file instead of devices")
+    p = sub.add_parser(
+        "simulate",
+        help="run the live engine over a file instead of devices (exact; --realtime: as live, late audio dropped)",
+    )
     p.add_argument("input", type=Path)
     p.add_argument("output", type=Path)
     _add_voice_args(p)
@@ -232,6 +235,12 @@ def cmd_simulate(a: argparse.Namespace) -> int:
         f"mode       {'real time' if a.realtime else 'as fast as possible'}, {stream.device_rate_hz} Hz, "
         f"block {stream.block_frames} frames ({stream.block_ms:.1f} ms)"
     )
+    if a.realtime:
+        print("policy     as live: audio the worker has not converted in time plays dry (or silent) and is counted")
+    else:
+        print(
+            "policy     exact: each callback waits for the worker, so nothing is dropped (the offline chain's output)"
+        )
     print(f"audio      {rep.input_s:.2f} s in {rep.wall_s:.2f} s wall")
     measured = "n/a" if rep.measured_latency_ms is None else f"{rep.measured_latency_ms:.1f} ms"
     print(

@@ -632,5 +632,7 @@ class LiveEngine:
     # ------------------------------------------------------------------ helpers for drivers
 
     def output_ready(self, frames: int) -> bool:
-        """True when the next ``frames`` output samples are queued (for as-fast-as-possible runs)."""
-        return self._out.available() - self._cb.debt >= frames
+        """True when the next ``frames`` output samples are queued *and* the worker has read all the
+        input (for as-fast-as-possible runs: a driver that waits for this never outruns the worker,
+        so the deadline policy never drops or plays dry, whatever the voice stage's speed)."""
+        return self._in.available() == 0 and self._out.available() - self._cb.debt >= frames

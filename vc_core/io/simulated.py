@@ -38,7 +38,7 @@ class CallbackTarget(Protocol):
     def output_callback(self, outdata: NDArray[np.float32], frames: int) -> None: ...
 
     def output_ready(self, frames: int) -> bool:
-        """True when the next ``frames`` of output are queued (for devices that may wait)."""
+        """True when the next ``frames`` of output are queued and no input is unread (for devices that may wait)."""
         ...
 
 
@@ -78,8 +78,10 @@ class FileDevice:
     """Feeds ``src`` (resampled to ``rate_hz``) block by block; writes what the engine plays.
 
     ``tail_frames`` of silence follow the file so that the engine's latency drains out.
-    ``realtime=True`` paces callbacks by the wall clock; otherwise each callback waits until the
-    engine has its output ready (the deadline policy then never triggers).
+    ``realtime=True`` paces callbacks by the wall clock, as a sound card would: a worker slower than
+    real time meets the deadline policy as it does live. Otherwise each callback waits until the
+    engine has read all the input and has its output ready, so the policy never triggers and the
+    output equals the offline chain for any stage speed.
     """
 
     def __init__(
