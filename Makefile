@@ -8,7 +8,7 @@ export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 TRAIN_VENV := .venv-train
 TRAIN_STAMP := $(TRAIN_VENV)/.installed
 
-.PHONY: app demo test lint typecheck bench train train-realtime eval package screenshots sysdeps clean
+.PHONY: app demo test lint typecheck bench train train-realtime eval eval-realtime package screenshots sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,12 @@ train-realtime: $(TRAIN_STAMP)
 eval: $(TRAIN_STAMP)
 	./scripts/sysdeps.sh
 	$(TRAIN_VENV)/bin/python benchmarks/quality.py --voices joe,heart,kumo,alpha,nezumi,slt,ked
+
+## eval-realtime: the same evaluation with the neural voices on the real-time (CPU) base
+eval-realtime: $(TRAIN_STAMP)
+	./scripts/sysdeps.sh
+	$(TRAIN_VENV)/bin/python benchmarks/quality.py --voices joe,heart,kumo,alpha,nezumi,slt,ked --base realtime \
+		--json benchmarks/results/quality_realtime.json
 
 ## package: freeze the desktop app with PyInstaller (runtime only) and smoke-test it offscreen
 package: $(STAMP)

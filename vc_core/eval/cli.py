@@ -1,6 +1,6 @@
 """``vc eval``: the voice-quality report on the command line (wired into :mod:`vc_core.cli`).
 
-    vc eval [--voices a,b] [--clips N] [--json OUT] [--references DIR]
+    vc eval [--voices a,b] [--clips N] [--json OUT] [--references DIR] [--base quality|realtime]
 
 The source clips are real speech from Debian packages, in a fixed order (``vc_core/eval/clips.py``):
 5 LibriVox sentences, 5 "cards" phrases, then 24 Asterisk telephone prompts; ``--clips 10`` is
@@ -37,6 +37,12 @@ def add_eval_args(p: argparse.ArgumentParser, default_json: Path | None = None) 
         help="where Whisper-base is unpacked and the G.722 prompts decoded",
     )
     p.add_argument("--threads", type=int, default=1, help="CPU threads per metric model (default 1)")
+    p.add_argument(
+        "--base",
+        choices=["quality", "realtime"],
+        default="quality",
+        help="neural base the neural voices run on (default quality: Whisper + HiFi-GAN)",
+    )
 
 
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -85,7 +91,9 @@ def run_eval(args: argparse.Namespace) -> int:
     references = find_references(args.references, voices) if args.references is not None else {}
     clips = find_eval_clips(args.clips, cache_dir=args.cache)
     models = EvalModels(args.cache, threads=args.threads)
-    report = evaluate(voices, references, clips=clips, models=models, library=library)
+    from vc_core.neural.choice import BASE_FOLDERS
+
+    report = evaluate(voices, references, clips=clips, models=models, library=library, base=BASE_FOLDERS[args.base])
     print(format_table(report))
     if args.json is not None:
         write_json_report(args.json, report)

@@ -154,14 +154,16 @@ def evaluate_voice(
     *,
     models: EvalModels | None = None,
     library: VoiceLibrary | None = None,
+    base: str | None = None,
 ) -> dict[str, Any]:
     """Convert every source clip into ``voice_name`` and measure it; one report row (JSON-able).
 
     ``reference`` is a held-out recording of the target voice (not used to build the voice);
-    without one, ``sim_target`` is null.
+    without one, ``sim_target`` is null. ``base``: the neural base folder to run a neural voice on
+    (None: its bundle's own).
     """
     models = models or EvalModels()
-    voice = (library or VoiceLibrary.default()).load(voice_name)
+    voice = (library or VoiceLibrary.default()).load(voice_name, base)
     ref_emb = None
     if reference is not None:
         ref_audio, ref_rate = read_audio(reference)
@@ -204,6 +206,7 @@ def evaluate_voice(
     return {
         "voice": voice_name,
         "kind": voice.manifest.kind,
+        "base": base,
         "reference": None if reference is None else str(reference),
         "n_clips": len(sources),
         "sim_target": _mean([c["sim_target"] for c in per_clip]),
@@ -273,15 +276,17 @@ def evaluate(
     clips: list[EvalClip] | None = None,
     models: EvalModels | None = None,
     library: VoiceLibrary | None = None,
+    base: str | None = None,
 ) -> dict[str, Any]:
-    """The source baseline row, then one row per voice; ``references`` maps voice -> reference clip."""
+    """The source baseline row, then one row per voice; ``references`` maps voice -> reference clip;
+    ``base``: the neural base folder the neural voices run on (None: each bundle's own)."""
     sources = clips if clips is not None else find_eval_clips()
     models = models or EvalModels()
     library = library or VoiceLibrary.default()
     rows = [source_row(sources, models)]
     for name in voices:
         log.info("evaluating voice %s on %d clips", name, len(sources))
-        row = evaluate_voice(name, sources, references.get(name), models=models, library=library)
+        row = evaluate_voice(name, sources, references.get(name), models=models, library=library, base=base)
         rows.append(row)
         log.info("voice %s: %s", name, _summary(row))
     return {

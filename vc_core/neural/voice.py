@@ -215,9 +215,9 @@ class NeuralBase:
         return StreamingVocoder(self.vocoder)
 
 
-class EncoderContent:
-    """:class:`~vc_core.stages.ContentStream` of an ``encoder`` base: the causal ONNX encoder on the
-    mel, frame by frame with its caches; output ``k`` describes frame ``k - delay_frames``."""
+class _StepStream:
+    """A :class:`StepModel` run call by call with its caches; output ``k`` describes input frame
+    ``k - delay_frames``, so the first ``delay_frames`` outputs (frames before 0) are dropped."""
 
     def __init__(self, model: StepModel, lookahead_frames: int) -> None:
         self._model = model
@@ -226,16 +226,24 @@ class EncoderContent:
 
     def reset(self) -> None:
         self._caches = self._model.zero_caches()
-        self._frames = 0  # encoder outputs so far
+        self._frames = 0  # input frames so far
+
+    def _step(self, feeds: dict[str, Any], n: int) -> F32:
+        """Run ``n`` new frames; (m, channels) outputs in frame order."""
+        out, self._caches = self._model.run(feeds, self._caches)
+        skip = max(0, self.delay_frames - self._frames)
+        self._frames += n
+        frames: F32 = np.ascontiguousarray(out[0, :, skip:].T)
+        return frames
+
+
+class EncoderContent(_StepStream):
+    """:class:`~vc_core.stages.ContentStream` of an ``encoder`` base: the causal ONNX encoder on the mel."""
 
     def push(self, mel: F32, audio: F32, frames_analysed: int) -> F32:
         if len(mel) == 0:
             return np.zeros((0, CONTENT_DIM), np.float32)
-        content, self._caches = self._model.run({"mel": np.ascontiguousarray(mel.T[None])}, self._caches)
-        skip = max(0, self.delay_frames - self._frames)  # outputs for frames before 0
-        self._frames += len(mel)
-        out: F32 = np.ascontiguousarray(content[0, :, skip:].T)
-        return out
+        return self._step({"mel": np.ascontiguousarray(mel.T[None])}, len(mel))
 
 
 class WhisperContent:
@@ -256,18 +264,8 @@ class WhisperContent:
         return self._streamed.pop(frames_analysed)
 
 
-class StepConverter:
-    """:class:`~vc_core.stages.FrameConverter`: the causal ONNX converter with its caches; output
-    ``k`` describes frame ``k - delay_frames``, so the first ``delay_frames`` outputs are dropped."""
-
-    def __init__(self, model: StepModel, lookahead_frames: int) -> None:
-        self._model = model
-        self.delay_frames = lookahead_frames
-        self.reset()
-
-    def reset(self) -> None:
-        self._caches = self._model.zero_caches()
-        self._frames = 0
+class StepConverter(_StepStream):
+    """:class:`~vc_core.stages.FrameConverter`: the causal ONNX converter (speaker by FiLM)."""
 
     def convert(self, content: F32, f0_hz: F32, energy: F32, speaker: F32) -> F32:
         if len(content) == 0:
@@ -280,11 +278,7 @@ class StepConverter:
             "energy": np.ascontiguousarray(energy[None, None], dtype=np.float32),
             "speaker": np.asarray(speaker, np.float32).reshape(1, SPEAKER_DIM),
         }
-        out, self._caches = self._model.run(feeds, self._caches)
-        skip = max(0, self.delay_frames - self._frames)
-        self._frames += len(content)
-        mel: F32 = np.ascontiguousarray(out[0, :, skip:].T)
-        return mel
+        return self._step(feeds, len(content))
 
 
 def _read_band_gain(manifest: Manifest) -> F32:

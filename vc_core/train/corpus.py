@@ -340,10 +340,15 @@ def build_corpus(
     )
     if total_s < target_s:
         log.warning("sentence list exhausted at %.1f of %.1f minutes", total_s / 60, minutes)
+    write_summary(out, summary)
+    return summary
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> None:
+    """``out/summary.json``, whole or not at all."""
     tmp = out / (SUMMARY + ".part")
     tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     tmp.replace(out / SUMMARY)
-    return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:

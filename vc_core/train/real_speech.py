@@ -69,13 +69,13 @@ from vc_core.dsp.resample import resample_clip
 from vc_core.errors import VcError
 from vc_core.train.corpus import (
     MANIFEST,
-    SUMMARY,
     Utterance,
     _stable_seed,
     _write_flac,
     normalise,
     read_manifest,
     summarise,
+    write_summary,
 )
 
 log = logging.getLogger(__name__)
@@ -521,9 +521,7 @@ def build_real_corpus(
     )
     if total_s < target_s:
         log.warning("the sources ran out at %.1f of %.1f minutes", total_s / 60, minutes)
-    tmp = out / (SUMMARY + ".part")
-    tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out / SUMMARY)
+    write_summary(out, summary)
     return summary
 
 
