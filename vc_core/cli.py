@@ -17,7 +17,7 @@ from vc_core import __version__
 from vc_core.config import GateConfig, MixConfig, StreamConfig, UnderrunFill, VoiceParams
 from vc_core.errors import AudioFileError, ConfigError, DeviceError, VcError
 from vc_core.io.reports import write_json_report
-from vc_core.neural.choice import AUTO, BASE_CHOICES
+from vc_core.neural.choice import AUTO, BASE_CHOICES, BaseChoice
 from vc_core.voices.library import DEFAULT_VOICE, Voice, VoiceLibrary
 
 EXIT_USAGE = 2
@@ -150,14 +150,14 @@ def _library(models_dir: Path | None) -> VoiceLibrary:
     return lib
 
 
-def _load_voice(a: argparse.Namespace) -> Voice:
+def _load_voice(a: argparse.Namespace) -> tuple[Voice, BaseChoice | None]:
     """The voice of ``--voice`` on the base ``--base`` picks; says which base and why (stderr)."""
     from vc_core.neural.choice import load_voice
 
     voice, choice = load_voice(_library(a.models_dir), a.voice, a.base)
     if choice is not None:
         print(f"base: {choice.base} ({choice.label}): {choice.reason}", file=sys.stderr)
-    return voice
+    return voice, choice
 
 
 def _voice_settings(a: argparse.Namespace) -> tuple[VoiceParams, GateConfig, MixConfig]:
@@ -185,7 +185,7 @@ def cmd_convert(a: argparse.Namespace) -> int:
         raise ConfigError("convert needs an input and an output: vc convert IN.wav OUT.wav")
     *inputs, out = a.paths
     params, gate, mix = _voice_settings(a)
-    voice = _load_voice(a)
+    voice, _ = _load_voice(a)
     voice.make_stage(params)  # check the voice's total pitch/formant before touching files
     if len(inputs) > 1 or out.is_dir():
         if out.exists() and not out.is_dir():
@@ -227,7 +227,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
         safety_ms=a.safety_ms,
         underrun_fill=UnderrunFill(a.underrun),
     )
-    voice = _load_voice(a)
+    voice, _ = _load_voice(a)
     rep = simulate(voice, a.input, a.output, stream, a.realtime, params, gate, mix, a.overwrite)
     s = rep.stats
     print(f"output     {a.output}")
@@ -276,7 +276,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
 def cmd_bench(a: argparse.Namespace) -> int:
     from vc_core.bench import format_table, run_bench
     from vc_core.neural.choice import present_bases
-    from vc_core.voices.library import shipped_models_dir
+    from vc_core.voices.bundle import shipped_models_dir
 
     lib = _library(a.models_dir)
     names = a.voices or lib.names()
@@ -314,7 +314,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 def cmd_new_voice(a: argparse.Namespace) -> int:
     from vc_core.neural.clip import voice_from_clip
-    from vc_core.voices.library import shipped_models_dir, user_voices_dir
+    from vc_core.voices.bundle import shipped_models_dir
+    from vc_core.voices.library import user_voices_dir
 
     out_root = a.out or user_voices_dir()
     folder, report = voice_from_clip(
@@ -345,7 +346,7 @@ def cmd_live(a: argparse.Namespace) -> int:
         return find_device(name, a.host_api, kind=kind)  # type: ignore[arg-type]
 
     params, gate, mix = _voice_settings(a)
-    voice = _load_voice(a)
+    voice, choice = _load_voice(a)
     if a.virtual_mic:
         import os
 
@@ -385,7 +386,11 @@ def cmd_live(a: argparse.Namespace) -> int:
     session.start(dev_in, dev_out, 2 if a.stereo else 1, monitor_device=dev_mon)  # type: ignore[arg-type]
     device = session.device
     assert device is not None
-    print(f"live: {dev_in.label()} -> {voice.manifest.name} -> {dev_out.label()}; Ctrl-C to stop", file=sys.stderr)  # type: ignore[attr-defined]
+    on_base = "" if choice is None else f" ({choice.base} base)"
+    print(
+        f"live: {dev_in.label()} -> {voice.manifest.name}{on_base} -> {dev_out.label()}; Ctrl-C to stop",  # type: ignore[attr-defined]
+        file=sys.stderr,
+    )
     t_end = None if a.seconds is None else time.monotonic() + a.seconds
     try:
         while t_end is None or time.monotonic() < t_end:
@@ -402,6 +407,7 @@ def cmd_live(a: argparse.Namespace) -> int:
                 f"latency {s.expected_latency_ms:5.1f} ms expected, "
                 f"{s.engine_latency_ms + session.device_delay_ms():5.1f} ms now | queue {s.queue_ms:5.1f} ms | "
                 f"xruns {s.xruns} | RTF {s.rtf:.3f}"
+                + ("" if choice is None else f" | {choice.base} base")
                 + (f" | device resets {session.delay_resets}" if session.delay_resets else "")
                 + (f" | monitor underruns {s.monitor_underruns}" if s.monitor_enabled else "")
             )
@@ -428,7 +434,7 @@ def cmd_latency(a: argparse.Namespace) -> int:
     dev_in = find_device(a.input, a.host_api, kind="input")
     dev_out = find_device(a.output, a.host_api, kind="output")
     stream = StreamConfig(device_rate_hz=a.rate, block_frames=a.block_frames, safety_ms=a.safety_ms)
-    voice = _load_voice(a)
+    voice, _ = _load_voice(a)
     chain_samples = VoiceChain(voice, a.rate, a.rate).latency_samples
     chain_ms = 1000.0 * chain_samples / a.rate
     engine_ms = 1000.0 * stream.engine_latency_samples(chain_samples) / a.rate

@@ -186,7 +186,7 @@ def load_voice(
 ) -> tuple[Voice, BaseChoice | None]:
     """The voice ``name`` on the base :func:`choose_base` picks (the CLI's and the app's one way to
     load a voice for a session); the choice is None for a voice without a neural base."""
-    from vc_core.voices.library import shipped_models_dir
+    from vc_core.voices.bundle import shipped_models_dir
 
     if library.manifest_of(name).kind != "neural":
         return library.load(name), None

@@ -111,11 +111,13 @@ class SourceFilterVocoder:
         # sources over each frame's window [256 t - 128, 256 t + 384): harmonic (n, 512) and noise (n, 512)
         harm = np.zeros((n, WINDOW))
         k = np.arange(WINDOW)
+        w0 = 2.0 * math.pi * np.where(voiced, f0, 0.0) / VOCODER_RATE_HZ  # radians per sample, per frame
+        # phase at each frame's window start: the last push's, advanced one hop per frame at that frame's F0
+        start = self._phase + np.concatenate([[0.0], np.cumsum(w0 * VOCODER_HOP)])
         for t in np.flatnonzero(voiced):
-            w0 = 2.0 * math.pi * f0[t] / VOCODER_RATE_HZ
             harmonics = max(1, int(VOCODER_RATE_HZ / 2.0 / f0[t]))
-            harm[t] = _pulse_train(self._phase_at(t, f0, voiced) + w0 * k, harmonics)
-        self._phase = self._phase_at(n, f0, voiced)
+            harm[t] = _pulse_train(start[t] % (2.0 * math.pi) + w0[t] * k, harmonics)
+        self._phase = float(start[n] % (2.0 * math.pi))
         fresh = self._rng.standard_normal(n * VOCODER_HOP)
         stream = np.concatenate([self._noise, fresh])  # hop t of the stream starts at 256 t
         self._noise = stream[-VOCODER_HOP:]
@@ -150,11 +152,6 @@ class SourceFilterVocoder:
         tail = self._pending[: VOCODER_HOP // 2].astype(np.float32) if self._started else np.zeros(0, np.float32)
         self.reset()
         return tail
-
-    def _phase_at(self, t: int, f0: F64, voiced: NDArray[np.bool_]) -> float:
-        """Source phase at the start of frame ``t`` of this push (frames before it advance it by their F0)."""
-        steps = 2.0 * math.pi * f0[:t] * voiced[:t] * VOCODER_HOP / VOCODER_RATE_HZ
-        return float((self._phase + steps.sum()) % (2.0 * math.pi))
 
 
 def _pulse_train(phase: F64, harmonics: int) -> F64:

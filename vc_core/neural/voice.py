@@ -290,7 +290,7 @@ def _read_band_gain(manifest: Manifest) -> F32:
             "vocoder's calibration file"
         )
     try:
-        gain = np.load(manifest.file(rel), allow_pickle=False).astype(np.float32)
+        gain: F32 = np.load(manifest.file(rel), allow_pickle=False).astype(np.float32)
     except (OSError, ValueError) as e:
         raise ModelBundleError(f"{manifest.path / rel}: not a vocoder calibration ({e})") from e
     if gain.shape != (N_MELS,) or not np.all(np.isfinite(gain)) or np.abs(gain).max() > 40.0:

@@ -175,7 +175,7 @@ def load_features(
     ]
     if phones and not all(u.phones for u in utts):
         missing = next(u.id for u in utts if not u.phones)
-        raise ValueError(f"{features / INDEX}: utterance {missing} has no text to transcribe into phones")
+        raise ValueError(f"utterance {missing} of {features} has no text to transcribe into phones")
     speakers: dict[str, list[F32]] = {}
     for u in utts:
         if not u.held_out:
