@@ -1,29 +1,32 @@
-"""Model voices: a speaker embedding run through the shared neural base model (torch-free).
+"""Model voices: a speaker embedding run through a shared neural base model (torch-free).
 
 Signal path, all at 22.05 kHz on the vocoder's frame grid (hop 256 = 11.6 ms; frame ``t``
-stands for samples ``[256 t, 256 t + 256)``)::
+stands for samples ``[256 t, 256 t + 256)``); each step is one of the verbs of
+:mod:`vc_core.stages`, and the base bundle says which model does it::
 
     audio -> log-mel (80) + YIN F0 + energy           look-ahead 384 samples past the hop
-          -> content (64), one of two kinds the base bundle names in ``settings.content``:
-             "encoder": content encoder (ONNX, causal) on the mel  +3 frames (the bundle states it)
-             "whisper-windowed": Whisper-base on bounded windows of the audio (16 kHz, 1 s window
+          -> content (64), ``settings.content``:
+             "encoder": stateful content encoder (ONNX, causal) on the mel   +1..3 frames (stated)
+             "whisper-windowed": Whisper-base on bounded windows of the audio (16 kHz, 4 s window
              every 40 ms, 40 ms look-ahead; :mod:`vc_core.neural.whisper`), projected to 64 by
              ``content_projection.npz``                          +5 frames (the bundle states it)
           -> F0 mapped to the voice: log F0 - running mean of the speaker's log F0
              + log(voice's median F0) + user semitones
           -> converter (ONNX, causal; speaker d-vector by FiLM) -> log-mel (80)   +1 frame
           -> optional formant warp of the mel axis (user's formant ratio)
-          -> HiFi-GAN (ONNX, :class:`vc_core.neural.vocoder.StreamingVocoder`) -> audio   look-ahead + chunk
+          -> vocoder, ``settings.vocoder``: HiFi-GAN (a bundle folder, :class:`vc_core.neural.vocoder.StreamingVocoder`,
+             look-ahead + chunk) or "source-filter" (:mod:`vc_core.neural.source_filter`, driven by the
+             mapped F0, half a hop)
 
 The encoder and the converter run frame by frame with their per-layer caches (exported by
 :mod:`vc_core.train.export`), so a stream gives the same frames as a whole file. The running
 mean of the input's log F0 is causal too (cumulative, then exponential with a 300-frame memory),
 so offline conversion equals live conversion.
 
-Worst-case latency of the stage (``latency_samples``): 639 + 256 (content + converter
-look-ahead frames) + the vocoder's look-ahead and chunking; with the default vocoder settings
-2943 samples = 133 ms for an encoder base (3 + 1 frames), 3455 = 157 ms for a windowed-Whisper
-base (5 + 1 frames).
+Worst-case latency of the stage (``latency_samples``): 639 + 256 x (content + converter
+look-ahead frames) + the vocoder's: 3455 samples = 157 ms for the quality base (Whisper, 5 + 1
+frames, HiFi-GAN 1280), 1279 = 58 ms for the real-time base (encoder, 1 + 1 frames,
+source-filter 128).
 """
 
 from __future__ import annotations
@@ -198,11 +201,6 @@ class NeuralBase:
     def make_converter(self) -> FrameConverter:
         """A fresh converter stream for one stage."""
         return StepConverter(self.converter, self.converter_lookahead)
-
-    @property
-    def vocoder_name(self) -> str:
-        """What turns this base's mels into audio: ``"source-filter"`` or ``"hifigan"``."""
-        return SOURCE_FILTER if self.vocoder is None else "hifigan"
 
     def make_vocoder(self) -> FrameVocoder:
         """A fresh streaming vocoder for one stage (each stage has its own state)."""
