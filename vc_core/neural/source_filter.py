@@ -7,8 +7,9 @@ pipeline's own (voice-mapped) F0 drives the source, the converter's mel the filt
 Per frame ``t``:
 
 * **Source.** A band-limited pulse train at ``f0_hz[t]`` (all harmonics below Nyquist, equal
-  amplitude; the closed form of the Dirichlet kernel, so its cost does not grow with the number of
-  harmonics) whose phase runs on from frame to frame, and a continuous white-noise stream. Both
+  amplitude, Schroeder phases so that its peaks stay low: a zero-phase pulse train has the crest
+  factor of a click and drove the output into clipping) whose phase runs on from frame to frame,
+  read from one tabulated period per number of harmonics, and a continuous white-noise stream. Both
   are read over the frame's synthesis window ``[256 t - 128, 256 t + 384)``, centred on the mel
   frame's own centre.
 * **Filter.** Each source is windowed (square-root Hann, 512 samples), transformed (1024-point FFT)
@@ -30,6 +31,7 @@ The first push returns 128 samples fewer than ``256 n``, ``flush`` the last 128.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -154,12 +156,27 @@ class SourceFilterVocoder:
         return tail
 
 
+TABLE_SIZE = 4096  # samples of one tabulated period
+
+
+@functools.lru_cache(maxsize=256)
+def _period_table(harmonics: int) -> F64:
+    """One period (TABLE_SIZE + 1 samples, the last repeating the first) of sum_k cos(k x + theta_k),
+    k = 1..harmonics, theta_k = -pi k (k - 1) / harmonics (Schroeder's low-crest phases), unit RMS."""
+    x = 2.0 * math.pi * np.arange(TABLE_SIZE + 1) / TABLE_SIZE
+    k = np.arange(1, harmonics + 1, dtype=np.float64)
+    theta = -math.pi * k * (k - 1) / harmonics
+    table: F64 = np.cos(np.outer(x, k) + theta).sum(axis=1) / math.sqrt(harmonics / 2.0)
+    return table
+
+
 def _pulse_train(phase: F64, harmonics: int) -> F64:
-    """sum_{k=1..K} cos(k phase), in closed form: sin((K + 1/2) x) / (2 sin(x / 2)) - 1/2."""
-    half = np.sin(0.5 * phase)
-    near = np.abs(half) < 1e-9
-    safe = np.where(near, 1.0, half)
-    out: F64 = np.where(near, float(harmonics), np.sin((harmonics + 0.5) * phase) / (2.0 * safe) - 0.5)
+    """The source at ``phase`` (radians, any range): the tabulated period, linearly interpolated."""
+    pos = (phase % (2.0 * math.pi)) * (TABLE_SIZE / (2.0 * math.pi))
+    i = np.minimum(pos.astype(np.int64), TABLE_SIZE - 1)
+    w = pos - i
+    table = _period_table(harmonics)
+    out: F64 = table[i] * (1.0 - w) + table[i + 1] * w
     return out
 
 

@@ -180,6 +180,10 @@ REALTIME_IDENTITY_TEXT = (
     "Stateful content encoder, converter and source-filter synthesis: runs live on one CPU core",
 )
 SOURCE_FILTER_GAIN = "source_filter_gain.npy"
+REAL_SPEECH_NOTE = (
+    "real recorded speech (90 min, vc_core.train.real_speech): spoken stamp descriptions of Debian's "
+    "tuxpaint-stamps-default (GPL-2.0-or-later) and the French prompts of asterisk-prompt-fr-armelle (BSD-style)"
+)
 
 
 def export_base(
@@ -275,7 +279,7 @@ def export_base(
         np.save(out / SOURCE_FILTER_GAIN, np.asarray(identity.band_gain_db, np.float32))
         files.append(SOURCE_FILTER_GAIN)
         settings["vocoder_calibration"] = SOURCE_FILTER_GAIN
-        content_note += "; real recorded speech from Debian packages (see the training corpus summary)"
+        content_note += f"; {REAL_SPEECH_NOTE}"
     write_manifest(
         out,
         {
