@@ -91,6 +91,7 @@ class SourceFilterVocoder:
         self._window = np.sqrt(0.5 - 0.5 * np.cos(2.0 * np.pi * n / WINDOW))  # periodic: sums to 1 squared
         self._ap_voiced = voiced_aperiodicity().astype(np.float64)[None, :]
         self._seed = seed
+        warm_tables()
         self.reset()
 
     def reset(self) -> None:
@@ -117,8 +118,7 @@ class SourceFilterVocoder:
         # phase at each frame's window start: the last push's, advanced one hop per frame at that frame's F0
         start = self._phase + np.concatenate([[0.0], np.cumsum(w0 * VOCODER_HOP)])
         for t in np.flatnonzero(voiced):
-            harmonics = max(1, int(VOCODER_RATE_HZ / 2.0 / f0[t]))
-            harm[t] = _pulse_train(start[t] % (2.0 * math.pi) + w0[t] * k, harmonics)
+            harm[t] = _pulse_train(start[t] % (2.0 * math.pi) + w0[t] * k, table_harmonics(f0[t]))
         self._phase = float(start[n] % (2.0 * math.pi))
         fresh = self._rng.standard_normal(n * VOCODER_HOP)
         stream = np.concatenate([self._noise, fresh])  # hop t of the stream starts at 256 t
@@ -156,10 +156,25 @@ class SourceFilterVocoder:
         return tail
 
 
-TABLE_SIZE = 4096  # samples of one tabulated period
+TABLE_SIZE = 2048  # samples of one tabulated period
+F0_TABLE_MIN_HZ, F0_TABLE_MAX_HZ = 40.0, 1000.0  # the mapped F0 stays within 50..800 Hz (pitch features)
+EXACT_HARMONICS = 16  # below this many harmonics each count has its own table; above, multiples of 4
 
 
-@functools.lru_cache(maxsize=256)
+def table_harmonics(f0_hz: float) -> int:
+    """Harmonics of the table that renders ``f0_hz``: all below Nyquist, rounded down to a multiple
+    of 4 above 16 (the few left out lie above 10 kHz, where the noise part dominates anyway)."""
+    k = max(1, int(VOCODER_RATE_HZ / 2.0 / max(f0_hz, F0_TABLE_MIN_HZ)))
+    return k if k < EXACT_HARMONICS else k - k % 4
+
+
+def warm_tables() -> None:
+    """Build every period table now (about 0.2 s once per process), not on the first voiced frames."""
+    for k in sorted({table_harmonics(f) for f in np.geomspace(F0_TABLE_MIN_HZ, F0_TABLE_MAX_HZ, 400)}):
+        _period_table(k)
+
+
+@functools.cache
 def _period_table(harmonics: int) -> F64:
     """One period (TABLE_SIZE + 1 samples, the last repeating the first) of sum_k cos(k x + theta_k),
     k = 1..harmonics, theta_k = -pi k (k - 1) / harmonics (Schroeder's low-crest phases), unit RMS."""
