@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "soak.json")
     ap.add_argument("--voice", default="deep")
+    ap.add_argument("--block", type=int, default=BLOCK, help=f"device period of both streams (default {BLOCK})")
     ap.add_argument("--base", choices=BASE_CHOICES, default=AUTO, help="neural base (as vc live --base)")
     a = ap.parse_args(argv)
     voice, choice = load_voice(VoiceLibrary.default(), a.voice, a.base)
@@ -134,14 +135,14 @@ def main(argv: list[str] | None = None) -> int:
 
         mic, mic_src = find_device("mic", "ALSA", kind="output"), find_device("mic_src", "ALSA", kind="input")
         spk, spk_src = find_device("spk", "ALSA", kind="output"), find_device("spk_src", "ALSA", kind="input")
-        engine = LiveEngine(voice, StreamConfig(device_rate_hz=RATE, block_frames=BLOCK))
+        engine = LiveEngine(voice, StreamConfig(device_rate_hz=RATE, block_frames=a.block))
         session = LiveSession(engine)
         session.start(mic_src, spk)
         engine.update(mix=MixConfig(passthrough=True))  # for the first click window
         player = Player(speech, total_s, probe)
         stream = sd.Stream(
             samplerate=RATE,
-            blocksize=BLOCK,
+            blocksize=a.block,
             device=(spk_src.index, mic.index),
             channels=1,
             dtype="float32",
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         "minutes": a.minutes,
         "wall_s": wall,
         "voice": s.voice,
-        "block_frames": BLOCK,
+        "block_frames": a.block,
         "engine_latency_ms": s.engine_latency_ms,
         "engine_device_latency_reported_ms": s.device_latency_ms,
         "base": None if choice is None else {"base": choice.base, "reason": choice.reason},

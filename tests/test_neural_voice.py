@@ -16,7 +16,7 @@ from vc_core.cli import main as vc_main
 from vc_core.config import VoiceParams
 from vc_core.dsp.mel import VOCODER_HOP, VOCODER_N_MELS, VOCODER_RATE_HZ, VocoderMel
 from vc_core.errors import ModelBundleError, ReferenceClipError
-from vc_core.neural.bundles import BASE_NAME, SPEAKER_NAME, VOCODER_NAME
+from vc_core.neural.bundles import BASE_NAME, REALTIME_BASE_NAME, SPEAKER_NAME, VOCODER_NAME
 from vc_core.neural.clip import analyse_clip, voice_from_clip
 from vc_core.neural.voice import NeuralVoice
 from vc_core.voices.library import VoiceLibrary, shipped_models_dir
@@ -36,12 +36,13 @@ def speech22() -> np.ndarray:
     return resample_poly(wav, VOCODER_RATE_HZ // g, rate // g).astype(np.float32)[: 2 * VOCODER_RATE_HZ]
 
 
-@pytest.fixture(scope="module")
-def voice() -> NeuralVoice:
+@pytest.fixture(scope="module", params=[BASE_NAME, REALTIME_BASE_NAME], ids=["quality", "realtime"])
+def voice(request: pytest.FixtureRequest) -> NeuralVoice:
+    """The first library voice, on each shipped base (every base runs every voice)."""
     names = _neural_names()
     assert len(names) >= 6, f"expected at least 6 neural voices in {MODELS}, found {names}"
-    v = VoiceLibrary([MODELS]).load(names[0])
-    assert isinstance(v, NeuralVoice)
+    v = VoiceLibrary([MODELS]).load(names[0], request.param)
+    assert isinstance(v, NeuralVoice) and v.base.folder.name == request.param
     return v
 
 
