@@ -34,7 +34,7 @@ import soundfile as sf
 
 from vc_core.dsp.resample import resample_clip as resample
 from vc_core.io.reports import write_json_report
-from vc_core.pipeline import HOP_16K
+from vc_core.neural.whisper import STATE_HOP_16K as HOP_16K
 from vc_core.train.features import HamaPosteriors, LogMel, WhisperEncoder, packaged_dvector_encoder
 
 RATE = 16000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vc_core.pipeline import HOP_16K
+from vc_core.neural.whisper import STATE_HOP_16K as HOP_16K
 from vc_core.train import features
 
 
