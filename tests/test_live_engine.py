@@ -404,3 +404,11 @@ def test_simulate_in_real_time_applies_the_deadline_policy_to_a_slow_stage(tmp_p
     assert rep.stats.xruns > 0 and rep.stats.dropped_ms + rep.stats.underrun_ms > 100.0
     out, _ = read_audio(tmp_path / "live.wav")
     assert np.all(np.isfinite(out))  # late audio played dry, never stale or garbage
+
+
+def test_a_device_block_longer_than_the_backlog_limit_never_resets_the_voice(lib: VoiceLibrary, tmp_path: Path) -> None:
+    """4096 frames at 48 kHz (85 ms) exceed max_backlog_ms (80): one block is not a backlog."""
+    src = speech_at(RATE, tmp_path / "speech.wav", seconds=2.0)
+    rep = simulate(lib.load("natural"), src, tmp_path / "big.wav", StreamConfig(block_frames=4096), realtime=False)
+    assert rep.stats.dropped_ms == 0.0 and rep.stats.xruns == 0
+    assert rep.match_db is not None and rep.match_db < -60.0, rep.match_db

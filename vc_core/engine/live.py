@@ -432,7 +432,9 @@ class LiveEngine:
     def _work(self) -> None:
         sr = self.cfg.rate_in_hz
         poll_s = self.cfg.worker_poll_ms / 1000.0
-        max_backlog = round(self.cfg.max_backlog_ms * sr / 1000.0)
+        # more than max_backlog_ms *beyond the block being read* is a backlog: a device block longer
+        # than max_backlog_ms alone (4096 frames at 48 kHz are 85 ms) must not reset the voice every push
+        max_backlog = round(self.cfg.max_backlog_ms * sr / 1000.0) + self.cfg.block_frames
         buf = np.zeros(self._in.capacity, dtype=np.float32)
         applied = self._settings
         next_stats = 0.0
