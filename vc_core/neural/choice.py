@@ -167,12 +167,12 @@ def _read_cache(path: Path) -> dict[str, Any]:
 
 
 def _write_cache(path: Path, data: dict[str, Any]) -> None:
-    """Atomic: a crash leaves the old file or the new one. A read-only cache folder is not an error."""
+    """Atomic (the reports' writer): a crash leaves the old file or the new one. A read-only cache
+    folder is not an error."""
+    from vc_core.io.reports import write_json_report
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        tmp.replace(path)
+        write_json_report(path, data)
     except OSError as e:
         log.warning("cannot remember the base speed in %s: %s", path, e)
 

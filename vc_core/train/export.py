@@ -16,7 +16,7 @@ import json
 import logging
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -174,11 +174,11 @@ class BaseIdentity:
     band_gain_db: np.ndarray | None = None  # source-filter vocoder calibration (80,); None: HiFi-GAN
 
 
-REALTIME_IDENTITY_TEXT = (
+REALTIME_IDENTITY = BaseIdentity(
     "realtime",
     "Neural voice model, real time (CPU)",
     "Stateful content encoder, converter and source-filter synthesis: runs live on one CPU core",
-)
+)  # export_realtime adds the vocoder's calibration
 SOURCE_FILTER_GAIN = "source_filter_gain.npy"
 REAL_SPEECH_NOTE = (
     "real recorded speech (90 min, vc_core.train.real_speech): spoken stamp descriptions of Debian's "
@@ -400,7 +400,6 @@ def export_realtime(
         z = np.load(folder / f"{u['id']}.npz")
         clips.append((z["mel"].astype(np.float32), z["f0_hz"].astype(np.float32)))
     gain = fit_band_gain(clips)
-    name, display, description = REALTIME_IDENTITY_TEXT
     folder, probe = held[0]
     d = np.load(folder / f"{probe['id']}.npz")
     with staged_folder(out) as tmp:
@@ -410,7 +409,7 @@ def export_realtime(
             tmp,
             d["mel"].astype(np.float32),
             d["f0_hz"],
-            identity=BaseIdentity(name, display, description, gain),
+            identity=replace(REALTIME_IDENTITY, band_gain_db=gain),
         )
     print(f"exported {out}: torch vs onnxruntime max abs {errs}; vocoder calibrated on {len(clips)} utterances")
     return 0
