@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from vc_core import __version__
-from vc_core.config import GateConfig, MixConfig, StreamConfig, UnderrunFill, VoiceParams
+from vc_core.config import (
+    DenoiseConfig,
+    DenoiseSetting,
+    GateConfig,
+    MixConfig,
+    StreamConfig,
+    UnderrunFill,
+    VoiceParams,
+)
 from vc_core.errors import AudioFileError, ConfigError, DeviceError, VcError
 from vc_core.io.reports import write_json_report
 from vc_core.neural.choice import AUTO, BASE_CHOICES, BaseChoice
@@ -38,6 +46,13 @@ def _add_voice_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gate-db", type=float, default=None, metavar="DBFS", help="noise gate threshold (off if unset)")
     p.add_argument("--in-gain-db", type=float, default=0.0, help="input gain in dB")
     p.add_argument("--out-gain-db", type=float, default=0.0, help="output gain in dB")
+    p.add_argument(
+        "--denoise",
+        choices=[d.value for d in DenoiseSetting],
+        default=DenoiseSetting.OFF.value,
+        help="clean the microphone before the voice: 'light' (RNNoise, +30 ms) or 'strong' (DeepFilterNet3, "
+        "+40 ms); default off",
+    )
     p.add_argument("--models-dir", type=Path, default=None, help="extra folder of voice bundles")
     p.add_argument(
         "--base",
@@ -163,7 +178,12 @@ def _load_voice(a: argparse.Namespace) -> tuple[Voice, BaseChoice | None]:
 def _voice_settings(a: argparse.Namespace) -> tuple[VoiceParams, GateConfig, MixConfig]:
     params = VoiceParams(pitch_semitones=a.pitch, formant_ratio=a.formant)
     gate = GateConfig(enabled=a.gate_db is not None, threshold_dbfs=a.gate_db if a.gate_db is not None else -50.0)
-    mix = MixConfig(input_gain_db=a.in_gain_db, output_gain_db=a.out_gain_db)
+    denoise = DenoiseSetting(a.denoise)
+    if denoise is not DenoiseSetting.OFF:
+        from vc_core.dsp.denoise import require_denoise
+
+        require_denoise(denoise)  # names the missing package before any file or device is touched
+    mix = MixConfig(input_gain_db=a.in_gain_db, output_gain_db=a.out_gain_db, denoise=DenoiseConfig(denoise))
     return params, gate, mix
 
 

@@ -60,16 +60,61 @@ class GateConfig:
         check_range("gate", "release_ms", self.release_ms, 1.0, 2000.0)
 
 
+class DenoiseSetting(str, Enum):
+    """Noise suppression at the head of the chain, lightest first (see vc_core.dsp.denoise)."""
+
+    OFF = "off"
+    LIGHT = "light"  # RNNoise
+    STRONG = "strong"  # DeepFilterNet3
+
+    @property
+    def rank(self) -> int:
+        """Position in the order off < light < strong (which is also the order of their latencies)."""
+        return list(DenoiseSetting).index(self)
+
+
+@dataclass(frozen=True)
+class DenoiseConfig:
+    """Which denoiser cleans the input, and which one the chain keeps latency for.
+
+    A running chain's latency is fixed, so it is sized for ``reserve`` (default: ``setting``):
+    lighter settings are delayed to match, and a running chain switches (with a crossfade) between
+    any settings up to ``reserve``. Asking for a heavier one needs a new chain.
+    """
+
+    setting: DenoiseSetting = DenoiseSetting.OFF
+    reserve: DenoiseSetting | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("setting", "reserve"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, DenoiseSetting):
+                raise ConfigError(f"denoise.{name} = {v!r}: use one of " + ", ".join(d.value for d in DenoiseSetting))
+        if self.reserve is not None and self.setting.rank > self.reserve.rank:
+            raise ConfigError(
+                f"denoise.setting = {self.setting.value!r} is heavier than denoise.reserve = {self.reserve.value!r}: "
+                "a chain keeps latency only for settings up to its reserve"
+            )
+
+    @property
+    def reserved(self) -> DenoiseSetting:
+        """The heaviest setting the chain is built for."""
+        return self.reserve or self.setting
+
+
 @dataclass(frozen=True)
 class MixConfig:
-    """Gains and the passthrough (bypass) switch; all change live with a crossfade."""
+    """Gains, the passthrough (bypass) switch and the input denoiser; all change live with a crossfade."""
 
     input_gain_db: float = 0.0
     output_gain_db: float = 0.0
     passthrough: bool = False
     crossfade_ms: float = 20.0
+    denoise: DenoiseConfig = DenoiseConfig()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.denoise, DenoiseConfig):
+            raise ConfigError(f"mix.denoise = {self.denoise!r} must be a DenoiseConfig")
         check_range("mix", "input_gain_db", self.input_gain_db, *GAIN_DB_RANGE)
         check_range("mix", "output_gain_db", self.output_gain_db, *GAIN_DB_RANGE)
         check_range("mix", "crossfade_ms", self.crossfade_ms, 1.0, 500.0)
