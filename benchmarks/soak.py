@@ -41,6 +41,7 @@ from vc_core.engine.live import LiveEngine  # noqa: E402
 from vc_core.engine.session import LiveSession  # noqa: E402
 from vc_core.io.devices import find_device  # noqa: E402
 from vc_core.io.latency_probe import make_probe_signal, measure_round_trip  # noqa: E402
+from vc_core.io.pa import load_sounddevice  # noqa: E402
 from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.neural.choice import AUTO, BASE_CHOICES, load_voice  # noqa: E402
 from vc_core.voices.library import VoiceLibrary  # noqa: E402
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     probe = make_probe_signal(RATE, clicks=8, interval_s=0.25, lead_s=0.5)
     with PipeWireSession(sinks=("mic", "spk")):
         refresh_sounddevice()
-        import sounddevice as sd
+        sd = load_sounddevice()
 
         mic, mic_src = find_device("mic", "ALSA", kind="output"), find_device("mic_src", "ALSA", kind="input")
         spk, spk_src = find_device("spk", "ALSA", kind="output"), find_device("spk_src", "ALSA", kind="input")

@@ -35,6 +35,7 @@ from benchmarks.soak import BLOCK, RATE, Player, rss_mb  # noqa: E402
 from tests.helpers import speech_at  # noqa: E402
 from tests.support.pipewire import PipeWireSession, refresh_sounddevice  # noqa: E402
 from vc_core.io.latency_probe import make_probe_signal  # noqa: E402
+from vc_core.io.pa import load_sounddevice  # noqa: E402
 from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.neural.choice import AUTO, BASE_CHOICES  # noqa: E402
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     qapp = QApplication.instance() or QApplication([])
     with PipeWireSession(sinks=("mic", "spk")):
         refresh_sounddevice()
-        import sounddevice as sd
+        sd = load_sounddevice()
 
         from vc_core.io.devices import find_device
 

@@ -11,11 +11,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import importlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +23,7 @@ from app.main import build
 from tests.helpers import REPO, speech_at
 from tests.support.pipewire import PipeWireSession, refresh_sounddevice, requires_pipewire
 from vc_core.io.devices import find_device
+from vc_core.io.pa import load_sounddevice
 
 pytestmark = [requires_pipewire, pytest.mark.pipewire]
 SHOTS = REPO / "docs" / "screenshots"
@@ -50,7 +49,7 @@ def test_live_on_virtual_devices(qtbot, app_rig, tmp_path: Path, qapp) -> None: 
     from app.views import theme
 
     theme.apply(qapp)
-    sd: Any = importlib.import_module("sounddevice")
+    sd = load_sounddevice()
     a = build(
         settings_path=tmp_path / "settings.json",
         user_voices=tmp_path / "voices",

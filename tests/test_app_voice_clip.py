@@ -7,7 +7,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import importlib
 import json
 import threading
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from app.views.voice_clip_dialog import VoiceClipDialog
 from tests.helpers import librivox_clip, speech_at, write_wav
 from tests.support.pipewire import PipeWireSession, refresh_sounddevice, requires_pipewire
 from vc_core.io.devices import DeviceInfo, find_device
+from vc_core.io.pa import load_sounddevice
 from vc_core.voices.library import VoiceLibrary, shipped_models_dir
 
 MAKE_TIMEOUT_MS = 120000  # reading + checking + d-vector on a shared 2-core machine
@@ -263,7 +263,7 @@ def clip_rig(pipewire_session: PipeWireSession) -> Iterator[PipeWireSession]:
 @pytest.mark.pipewire
 @pytest.mark.flaky(reruns=1, reruns_delay=1)  # real time on a shared 2-core machine
 def test_record_from_the_virtual_mic_while_another_stream_holds_it(qtbot, clip_rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    sd: Any = importlib.import_module("sounddevice")
+    sd = load_sounddevice()
     devices = DevicesViewModel()
     assert devices.refresh(rescan=False, wanted={"input": ("clip_mic_src", "ALSA"), "output": ("clip_mic", "ALSA")})
     src = devices.selected("input")

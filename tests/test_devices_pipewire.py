@@ -21,6 +21,7 @@ from vc_core.errors import DeviceError, RoutingError
 from vc_core.io import devices, routing
 from vc_core.io.devices import DeviceInfo, find_device, list_devices, pick_common_rate, supported_rates
 from vc_core.io.latency_probe import make_probe_signal, measure_device_round_trip, measure_round_trip, play_and_record
+from vc_core.io.pa import load_sounddevice
 
 RATE_HZ = 48000
 SINK, SOURCE = "vc_out", "vc_out_src"
@@ -41,7 +42,7 @@ def _impulse_delay_ms(recorded: np.ndarray, at: int) -> float:
 
 def _separate_stream_impulse_ms(blocksize: int) -> float:
     """A lone impulse through sd.playrec (its own stream), delay by argmax (ms)."""
-    import sounddevice as sd
+    sd = load_sounddevice()
 
     x = np.zeros(RATE_HZ // 2, dtype=np.float32)  # 0.1 s lead, 0.4 s to come back
     at = RATE_HZ // 10

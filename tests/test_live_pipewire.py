@@ -37,6 +37,7 @@ from vc_core.engine.session import LiveSession, pulse_presence_check
 from vc_core.errors import DeviceError
 from vc_core.io.devices import DeviceInfo, find_device
 from vc_core.io.latency_probe import make_probe_signal, measure_device_round_trip, play_and_record
+from vc_core.io.pa import load_sounddevice
 from vc_core.io.portaudio import PortAudioDevice
 from vc_core.pipeline import VoiceChain
 from vc_core.voices.library import Voice, VoiceLibrary
@@ -364,7 +365,7 @@ def test_monitor_bus_gets_converted_audio_and_main_is_unaffected(rig: Rig, deep:
         mon_rec[pos[0] : pos[0] + n] = indata[:n, 0]
         pos[0] += n
 
-    import sounddevice as sd
+    sd = load_sounddevice()
 
     session.start(rig.mic_src, rig.spk, monitor_device=rig.mon)
     try:

@@ -7,16 +7,14 @@ reported on ``error`` and the previous lists and selection stay as they were.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from app.viewmodels.tasks import TaskRunner
 from vc_core.errors import DeviceError
-from vc_core.io.devices import DeviceInfo, list_devices
+from vc_core.io.devices import DeviceInfo, list_devices, reinitialize_portaudio
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +24,6 @@ ROLES = ("input", "output", "monitor")
 
 def key_of(dev: DeviceInfo | None) -> Key | None:
     return None if dev is None else (dev.name, dev.host_api)
-
-
-def rescan_portaudio() -> None:
-    """Re-run Pa_Initialize so PortAudio sees devices added or removed since it started."""
-    try:
-        sd: Any = importlib.import_module("sounddevice")
-    except OSError as e:
-        raise DeviceError(f"PortAudio is not available ({e}): install libportaudio2") from e
-    sd._terminate()
-    sd._initialize()
 
 
 class DevicesViewModel(QObject):
@@ -48,7 +36,7 @@ class DevicesViewModel(QObject):
     def __init__(
         self,
         lister: Callable[[str], list[DeviceInfo]] = list_devices,  # type: ignore[assignment]
-        rescan: Callable[[], None] = rescan_portaudio,
+        rescan: Callable[[], None] = reinitialize_portaudio,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)

@@ -15,7 +15,6 @@ Two view-models, no widgets:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import re
@@ -25,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
@@ -36,6 +35,8 @@ from app.viewmodels.library import LibraryViewModel
 from app.viewmodels.tasks import TaskRunner
 from vc_core.errors import DeviceError, ReferenceClipError, VcError
 from vc_core.io.devices import DeviceInfo, find_device, known_in_process, reinitialize_portaudio
+from vc_core.io.portaudio import InputCallback, RecordingStream, start_recording
+from vc_core.io.portaudio import play as play_preview
 from vc_core.neural.clip import MAX_CLIP_S, MIN_CLIP_S, ClipReport, analyse_clip, check_voice_name
 
 log = logging.getLogger(__name__)
@@ -51,19 +52,7 @@ NAME_CHARS = 40  # a suggested name is cut to this (names may be up to 64)
 # ---------------------------------------------------------------------------- recording
 
 
-class InputStreamLike(Protocol):
-    """What the recorder needs of a started input stream (sounddevice.InputStream, or a test fake)."""
-
-    @property
-    def active(self) -> bool: ...
-
-    def stop(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-AudioCallback = Callable[[Any, int, Any, Any], None]  # (indata (frames, 1) float32, frames, time, status)
-StreamOpener = Callable[[DeviceInfo, int, AudioCallback], InputStreamLike]
+StreamOpener = Callable[[DeviceInfo, int, InputCallback], RecordingStream]
 DeviceResolver = Callable[[DeviceInfo, bool], DeviceInfo]
 
 
@@ -75,31 +64,6 @@ def resolve_input(device: DeviceInfo, may_reinit: bool) -> DeviceInfo:
             raise DeviceError(f"{device.label()} was plugged in after the live voice started: stop it, then record")
         reinitialize_portaudio()
     return find_device(device.name, device.host_api, kind="input")
-
-
-def open_portaudio_input(device: DeviceInfo, rate_hz: int, callback: AudioCallback) -> InputStreamLike:
-    """Open and start a mono float32 ``sounddevice.InputStream`` on ``device``; DeviceError with PortAudio's text."""
-    try:
-        sd: Any = importlib.import_module("sounddevice")
-    except OSError as e:
-        raise DeviceError(f"PortAudio is not available ({e}): install libportaudio2") from e
-    try:
-        stream = sd.InputStream(
-            samplerate=rate_hz,
-            device=device.index,
-            channels=1,
-            dtype="float32",
-            latency="high",  # a recording has no latency budget: prefer fewer overflows
-            callback=callback,
-        )
-    except (sd.PortAudioError, ValueError) as e:
-        raise DeviceError(f"cannot record from {device.label()} at {rate_hz} Hz: {e}") from e
-    try:
-        stream.start()
-    except sd.PortAudioError as e:
-        stream.close()
-        raise DeviceError(f"cannot start recording from {device.label()} at {rate_hz} Hz: {e}") from e
-    return stream  # type: ignore[no-any-return]
 
 
 class ClipRecorder(QObject):
@@ -114,7 +78,7 @@ class ClipRecorder(QObject):
 
     def __init__(
         self,
-        opener: StreamOpener = open_portaudio_input,
+        opener: StreamOpener = start_recording,
         resolve: DeviceResolver = resolve_input,
         folder: Path | None = None,
         max_s: float = MAX_CLIP_S,
@@ -135,7 +99,7 @@ class ClipRecorder(QObject):
         self._written = 0  # NB: written by the audio callback only (after its copy)
         self.overflows = 0  # NB: written by the audio callback only
         self._read = 0  # NB: main thread: how far the meter has looked
-        self._stream: InputStreamLike | None = None
+        self._stream: RecordingStream | None = None
         self._tasks = TaskRunner(self)
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
@@ -168,7 +132,7 @@ class ClipRecorder(QObject):
         self.device = device
         self._set_state("opening")
 
-        def open_stream() -> InputStreamLike:
+        def open_stream() -> RecordingStream:
             dev = self._resolve(device, may_reinit)
             failures = []
             for rate in dict.fromkeys((int(dev.default_samplerate_hz), *FALLBACK_RATES_HZ)):
@@ -352,7 +316,7 @@ class VoiceClipViewModel(QObject):
         models_dir: Path | None = None,
         live_input: Callable[[], DeviceInfo | None] = lambda: None,
         recorder: ClipRecorder | None = None,
-        play: Callable[[np.ndarray, int, DeviceInfo], None] | None = None,
+        play: Callable[[np.ndarray, int, DeviceInfo], None] = play_preview,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -415,13 +379,11 @@ class VoiceClipViewModel(QObject):
 
     def play_clip(self) -> None:
         """Play the clip on the monitor (or output) device."""
-        from app import player
-
         dev = self.play_device()
         if self.clip is None or dev is None:
             return
         try:
-            (self._play or player.play)(self.clip.preview.audio, self.clip.preview.rate_hz, dev)
+            self._play(self.clip.preview.audio, self.clip.preview.rate_hz, dev)
         except DeviceError as e:
             self.error.emit(f"could not play the clip: {e}")
 

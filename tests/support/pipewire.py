@@ -10,7 +10,7 @@ DBUS_SESSION_BUS_ADDRESS in `os.environ` (restored on stop), so `pactl`, libpuls
 process and in its children talk to the private server and never to the user's own.
 
 PortAudio reads the ALSA configuration once, at `Pa_Initialize`, and sounddevice initialises at
-import. The fixtures here therefore call `refresh_sounddevice()` (`sd._terminate(); sd._initialize()`)
+import. The fixtures here therefore call `refresh_sounddevice()` (`vc_core.io.devices.reinitialize_portaudio`)
 once, after the environment is set, so it does not matter whether sounddevice was imported earlier.
 A sink added later with `add_sink` needs another `refresh_sounddevice()` before PortAudio lists it.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import importlib
 import logging
 import os
 import re
@@ -36,6 +35,9 @@ from pathlib import Path
 from types import TracebackType
 
 import pytest
+
+from vc_core.errors import DeviceError
+from vc_core.io.devices import reinitialize_portaudio
 
 log = logging.getLogger(__name__)
 
@@ -350,12 +352,9 @@ def _die_with_parent() -> None:
 def refresh_sounddevice() -> None:
     """Re-run Pa_Initialize so PortAudio re-reads the ALSA config (and sees the session's PCMs)."""
     try:
-        sd = importlib.import_module("sounddevice")
-    except OSError as exc:  # PortAudio itself is missing: nothing to refresh
-        log.warning("sounddevice unavailable: %s", exc)
-        return
-    sd._terminate()
-    sd._initialize()
+        reinitialize_portaudio()
+    except DeviceError as exc:  # PortAudio itself is missing: nothing to refresh
+        log.warning("%s", exc)
 
 
 @pytest.fixture(scope="session")

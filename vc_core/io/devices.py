@@ -2,20 +2,20 @@
 
 Devices are saved by name + host API and looked up again on every start: PortAudio's indexes
 change when devices come and go, so an index is only valid until the next rescan. sounddevice is
-imported inside the functions, so importing `vc_core` never needs the PortAudio library.
+loaded inside the functions (:func:`vc_core.io.pa.load_sounddevice`), so importing `vc_core` never
+needs the PortAudio library.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any, Literal
 
 from vc_core.errors import DeviceError
+from vc_core.io.pa import load_sounddevice
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +57,6 @@ class DeviceInfo:
         return f"{self.name} ({self.host_api})"
 
 
-def _sounddevice() -> ModuleType:
-    try:
-        # import_module keeps mypy off sounddevice, which ships no type information.
-        sounddevice = importlib.import_module("sounddevice")
-    except OSError as exc:  # raised by sounddevice when libportaudio cannot be loaded
-        raise DeviceError(
-            f"PortAudio is not available ({exc}): install it (Debian/Ubuntu: apt-get install libportaudio2)"
-        ) from exc
-    return sounddevice
-
-
 def _check_kind(kind: str) -> Kind:
     if kind not in ("input", "output"):
         raise DeviceError(f"device kind {kind!r} is not 'input' or 'output'")
@@ -76,7 +65,7 @@ def _check_kind(kind: str) -> Kind:
 
 def _scan() -> list[DeviceInfo]:
     """Every device PortAudio knows now, in PortAudio order."""
-    sd = _sounddevice()
+    sd = load_sounddevice()
     try:
         hostapis: Sequence[Mapping[str, Any]] = sd.query_hostapis()
         devices: Sequence[Mapping[str, Any]] = sd.query_devices()
@@ -101,7 +90,7 @@ def _scan() -> list[DeviceInfo]:
     return out
 
 
-def _global_defaults(sd: ModuleType, hostapis: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+def _global_defaults(sd: Any, hostapis: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     """(input, output) default device indexes: sd.default.device if set to indexes, else PortAudio's."""
     api_index = int(sd.default.hostapi)
     api = hostapis[api_index] if 0 <= api_index < len(hostapis) else {}
@@ -151,19 +140,20 @@ def _run_child(script: str, args: list[str], failure: str) -> str:
 
 
 def reinitialize_portaudio() -> None:
-    """Make this process's PortAudio see devices added since start-up.
+    """Make this process's PortAudio see devices added or removed since it started (Pa_Initialize again).
 
     Closes every stream of this process: call it only when none runs (LiveSession does so
     between stopping the old pair and opening the new one).
     """
-    sd = _sounddevice()
+    sd = load_sounddevice()
     sd._terminate()
     sd._initialize()
 
 
 _CHECK_SCRIPT = """
 import json, sys
-import sounddevice as sd
+from vc_core.io.pa import load_sounddevice
+sd = load_sounddevice()
 a = json.loads(sys.argv[1])
 names = [d["name"] for d in sd.query_devices()]
 apis = [sd.query_hostapis(d["hostapi"])["name"] for d in sd.query_devices()]
@@ -292,7 +282,7 @@ def _prefer_default_api(matches: list[DeviceInfo], kind: Kind) -> DeviceInfo:
 
 def _check_rate(device: DeviceInfo, kind: Kind, rate_hz: int, channels: int) -> str | None:
     """None if PortAudio accepts the settings, else the host API's error text."""
-    sd = _sounddevice()
+    sd = load_sounddevice()
     check = sd.check_input_settings if kind == "input" else sd.check_output_settings
     try:
         check(device=device.index, samplerate=rate_hz, channels=channels, dtype="float32")

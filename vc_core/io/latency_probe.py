@@ -9,7 +9,6 @@ its input buffer: device buffers, host API and driver latency, the air or cable 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import numpy.typing as npt
 from scipy import signal
 
 from vc_core.errors import ConfigError, DeviceError
+from vc_core.io.pa import load_sounddevice
 
 log = logging.getLogger(__name__)
 
@@ -244,10 +244,7 @@ def play_and_record(
     """
     if blocksize < 0:
         raise ConfigError(f"blocksize={blocksize} must be ≥ 0 (0 lets the host choose)")
-    try:
-        sd: Any = importlib.import_module("sounddevice")
-    except OSError as exc:
-        raise DeviceError(f"PortAudio is not available ({exc}): install libportaudio2") from exc
+    sd = load_sounddevice()
     out_signal = np.ascontiguousarray(_as_mono(played, "played"), dtype=np.float32)
     total = len(out_signal)
     rec = np.zeros(total, dtype=np.float32)

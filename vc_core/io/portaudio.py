@@ -1,4 +1,5 @@
-"""PortAudio devices over sounddevice: the live input/output pair, and the monitor output.
+"""PortAudio streams over sounddevice: the live input/output pair, the monitor output, preview
+playback (:func:`play`) and clip recording (:func:`start_recording`).
 
 Context (a) of the live engine runs in these callbacks: they only forward the device buffers to
 the engine and count PortAudio's over/underflow flags.
@@ -12,26 +13,22 @@ resamples each side independently and bounds the drift between the two clocks).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from vc_core.errors import DeviceError
 from vc_core.io.devices import DeviceInfo
+from vc_core.io.pa import load_sounddevice
 from vc_core.io.simulated import CallbackTarget
 
 log = logging.getLogger(__name__)
 
 OutputCallback = Callable[[Any, int], None]
-
-
-def _sd() -> Any:
-    try:
-        return importlib.import_module("sounddevice")
-    except OSError as e:
-        raise DeviceError(f"PortAudio is not available ({e}): install libportaudio2 (Debian/Ubuntu)") from e
+InputCallback = Callable[[Any, int, Any, Any], None]  # (indata (frames, 1) float32, frames, time, status)
 
 
 class _Streams:
@@ -59,7 +56,7 @@ class _Streams:
 
     def _open_all(self, makers: list[Callable[[Any], Any]]) -> None:
         """Create every stream (not started); on any failure close those made and raise DeviceError."""
-        sd = _sd()
+        sd = load_sounddevice()
         made: list[Any] = []
         try:
             for make in makers:
@@ -290,3 +287,59 @@ class PortAudioOutput(_Streams):
             self.open()
         self._callback = callback
         self._start_all()
+
+
+def play(audio: np.ndarray, rate_hz: int, device: DeviceInfo) -> None:
+    """Start playing mono ``audio`` (T,) at ``rate_hz`` on ``device``; returns at once.
+
+    PortAudio plays from its own thread on sounddevice's one playback stream, so a new preview
+    stops the last. DeviceError with PortAudio's text when the device refuses.
+    """
+    sd = load_sounddevice()
+    try:
+        sd.stop()
+        sd.play(np.asarray(audio, dtype=np.float32), rate_hz, device=device.index)
+    except (sd.PortAudioError, ValueError) as e:
+        raise DeviceError(f"cannot play on {device.label()} at {rate_hz} Hz: {e}") from e
+
+
+def stop_playback() -> None:
+    """Stop what :func:`play` started; quiet when nothing plays or PortAudio is gone."""
+    try:
+        load_sounddevice().stop()
+    except Exception as e:
+        log.debug("stop playback: %s", e)
+
+
+class RecordingStream(Protocol):
+    """What a recorder needs of a started input stream (sounddevice.InputStream, or a test fake)."""
+
+    @property
+    def active(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def start_recording(device: DeviceInfo, rate_hz: int, callback: InputCallback) -> RecordingStream:
+    """Open and start a mono float32 input stream on ``device`` at ``rate_hz``; ``callback`` runs in
+    context (a). DeviceError with PortAudio's text when it cannot open or start."""
+    sd = load_sounddevice()
+    try:
+        stream = sd.InputStream(
+            samplerate=rate_hz,
+            device=device.index,
+            channels=1,
+            dtype="float32",
+            latency="high",  # a recording has no latency budget: prefer fewer overflows
+            callback=callback,
+        )
+    except (sd.PortAudioError, ValueError) as e:
+        raise DeviceError(f"cannot record from {device.label()} at {rate_hz} Hz: {e}") from e
+    try:
+        stream.start()
+    except sd.PortAudioError as e:
+        stream.close()
+        raise DeviceError(f"cannot start recording from {device.label()} at {rate_hz} Hz: {e}") from e
+    return stream  # type: ignore[no-any-return]
