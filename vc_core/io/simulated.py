@@ -1,12 +1,11 @@
 """Audio I/O as an interface, and a device that plays a file into the live engine.
 
-:class:`AudioDevice` is what a device offers the live engine: ``start(target)`` makes it call
-the engine's callbacks (:class:`CallbackTarget`: ``audio_callback(indata (frames, ch_in),
-outdata (frames, ch_out), frames)`` for a duplex device, ``input_callback``/``output_callback``
-for split streams) at the device rate. The PortAudio implementation lives in
-:mod:`vc_core.io.portaudio`; :class:`FileDevice` here drives the *same*
-engine (same threads, rings and deadline policy) from a file, paced in real time or as fast as
-the worker allows, and records what the engine plays.
+:class:`CallbackTarget` is the interface between a device and the live engine: a device's
+``start(target)`` makes it call the engine's callbacks (``audio_callback(indata (frames, ch_in),
+outdata (frames, ch_out), frames)`` for a duplex device, ``input_callback``/``output_callback`` for
+split streams) at the device rate. The PortAudio devices live in :mod:`vc_core.io.portaudio`;
+:class:`FileDevice` here drives the *same* engine (same threads, rings and deadline policy) from a
+file, paced in real time or as fast as the worker allows, and records what the engine plays.
 """
 
 from __future__ import annotations
@@ -40,28 +39,6 @@ class CallbackTarget(Protocol):
     def output_ready(self, frames: int) -> bool:
         """True when the next ``frames`` of output are queued and no input is unread (for devices that may wait)."""
         ...
-
-
-class AudioDevice(Protocol):
-    """A running source/sink of audio blocks at ``rate_hz``."""
-
-    rate_hz: int
-    block_frames: int
-
-    @property
-    def latency_s(self) -> tuple[float, float]:
-        """Input and output buffering the device adds, in seconds."""
-        ...
-
-    def start(self, target: CallbackTarget) -> None: ...
-
-    def stop(self) -> None: ...
-
-    @property
-    def running(self) -> bool: ...
-
-    @property
-    def error(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
