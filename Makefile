@@ -90,7 +90,7 @@ package: $(STAMP)
 
 ## screenshots: regenerate docs/screenshots/*.png (offscreen Qt, private PipeWire devices)
 screenshots: $(STAMP)
-	$(BIN)/python -m pytest -q tests/test_app_live_pipewire.py tests/test_app_screenshots.py
+	VC_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q tests/test_app_live_pipewire.py tests/test_app_screenshots.py
 
 sysdeps:
 	./scripts/sysdeps.sh

@@ -1,8 +1,8 @@
 """The desktop app live on virtual PipeWire devices: start, meters move, voice switch, failed device switch, stop.
 
 Rig: null sinks ``app_mic`` and ``app_spk`` (each with a ``*_src`` source). A player loops speech
-into ``app_mic``; the app records ``app_mic_src`` and plays into ``app_spk``. Also writes
-docs/screenshots/main_window.png while live.
+into ``app_mic``; the app records ``app_mic_src`` and plays into ``app_spk``. Also saves a screenshot
+while live (docs/screenshots/main_window.png under `make screenshots`, else a temp dir).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import pytest
 import soundfile as sf
 
 from app.main import build
-from tests.helpers import REPO, speech_at
+from tests.helpers import speech_at
 from tests.support.pipewire import PipeWireSession, refresh_sounddevice, requires_pipewire
+from tests.support.screenshots import screenshot_path
 from vc_core.io.devices import find_device
 from vc_core.io.pa import load_sounddevice
 
 pytestmark = [requires_pipewire, pytest.mark.pipewire]
-SHOTS = REPO / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +133,7 @@ def test_live_on_virtual_devices(qtbot, app_rig, tmp_path: Path, qapp) -> None: 
         w.banner.hide()
 
         qtbot.wait(6000)  # let the plot scroll (the screenshot shows it)
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        assert w.grab().save(str(SHOTS / "main_window.png"))
+        assert w.grab().save(str(screenshot_path("main_window.png", tmp_path)))
 
         with qtbot.waitSignal(live.stateChanged, timeout=15000, check_params_cb=lambda s: s == "stopped"):
             qtbot.keyClick(w, " ")

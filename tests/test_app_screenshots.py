@@ -1,4 +1,8 @@
-"""Screenshot of the file conversion dialog after a real conversion (docs/screenshots/file_dialog.png)."""
+"""Screenshots of the file conversion dialog after a real conversion and of the voice-from-clip dialog.
+
+Saved under the test's temp dir; `make screenshots` saves them as docs/screenshots/file_dialog.png and
+voice_from_clip.png (see tests/support/screenshots.py).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,7 @@ from pathlib import Path
 
 from app.main import build
 from tests.helpers import REPO, librivox_clip
-
-SHOTS = REPO / "docs" / "screenshots"
+from tests.support.screenshots import screenshot_path
 
 
 def test_file_dialog_screenshot(qtbot, qapp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -47,8 +50,7 @@ def test_file_dialog_screenshot(qtbot, qapp, tmp_path: Path) -> None:  # type: i
     assert "No output" in dlg.play_btns["after"].toolTip()
     dlg.banner.hide()
     qtbot.wait(50)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    assert dlg.grab().save(str(SHOTS / "file_dialog.png"))
+    assert dlg.grab().save(str(screenshot_path("file_dialog.png", tmp_path)))
 
 
 def test_voice_from_clip_screenshot(qtbot, qapp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -90,7 +92,6 @@ def test_voice_from_clip_screenshot(qtbot, qapp, tmp_path: Path) -> None:  # typ
     assert "austen-reader" in w.cards  # the library view-model was refreshed: the card is in the main window
     w.banner.hide()
     qtbot.wait(50)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    assert dlg.grab().save(str(SHOTS / "voice_from_clip.png"))
+    assert dlg.grab().save(str(screenshot_path("voice_from_clip.png", tmp_path)))
     dlg.use_btn.click()
     assert a.library.selected == "austen-reader" and not dlg.isVisible()
