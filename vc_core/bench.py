@@ -7,6 +7,7 @@ algorithmic: the chain's worst case plus, for the live engine, one block and the
 
 from __future__ import annotations
 
+import itertools
 import platform
 import time
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from vc_core.config import StreamConfig
+from vc_core.config import DenoiseConfig, DenoiseSetting, MixConfig, StreamConfig
+from vc_core.dsp.denoise import denoise_availability
 from vc_core.pipeline import VoiceChain
 from vc_core.stream import Audio
 from vc_core.voices.library import VoiceLibrary
@@ -36,23 +38,33 @@ def bench_signal(rate_hz: int, seconds: float) -> Audio:
 
 
 def run_bench(
-    lib: VoiceLibrary, names: list[str], seconds: float, device_rate_hz: int, bases: tuple[str, ...] = ()
+    lib: VoiceLibrary,
+    names: list[str],
+    seconds: float,
+    device_rate_hz: int,
+    bases: tuple[str, ...] = (),
+    denoise: tuple[DenoiseSetting, ...] = (DenoiseSetting.OFF,),
 ) -> dict[str, Any]:
     """Push ``seconds`` of signal through each voice's chain in device-sized blocks.
 
     ``bases``: neural base folder names (e.g. ``_neural``, ``_neural_rt``); each neural voice runs
     once on each, side by side in this one process (effects voices once). Empty: the bundle's own.
+    ``denoise``: input denoiser settings each of those runs is repeated with (unavailable ones are
+    left out and listed under ``denoise_unavailable``).
     """
     x = bench_signal(device_rate_hz, seconds)
     stream = StreamConfig(device_rate_hz=device_rate_hz, block_frames=BENCH_BLOCK_FRAMES)
+    avail = denoise_availability()
+    settings = [d for d in denoise if avail[d] is None]
     rows = []
     for name in names:
         kind = lib.manifest_of(name).kind
-        for base in bases if kind == "neural" and bases else (None,):
+        for base, setting in itertools.product(bases if kind == "neural" and bases else (None,), settings):
             voice = lib.load(name, base)
-            chain = VoiceChain(voice, device_rate_hz, device_rate_hz)
+            mix = MixConfig(denoise=DenoiseConfig(setting))
+            chain = VoiceChain(voice, device_rate_hz, device_rate_hz, mix=mix)
             chain.push(np.zeros(device_rate_hz // 5, dtype=np.float32))
-            chain = VoiceChain(voice, device_rate_hz, device_rate_hz)
+            chain = VoiceChain(voice, device_rate_hz, device_rate_hz, mix=mix)
             t0 = time.perf_counter()
             for i in range(0, len(x), BENCH_BLOCK_FRAMES):
                 chain.push(x[i : i + BENCH_BLOCK_FRAMES])
@@ -65,6 +77,8 @@ def run_bench(
                     "voice": name,
                     "kind": voice.manifest.kind,
                     "base": _base_name(voice),
+                    "denoise": setting.value,
+                    "rtf_denoise": stage_rtf.get("denoise", 0.0) + stage_rtf.get("resample_denoise", 0.0),
                     "voice_rate_hz": voice.manifest.sample_rate_hz,
                     "rtf_total": wall / timing.audio_seconds,
                     "rtf_voice_stage": voice_rtf,
@@ -80,6 +94,7 @@ def run_bench(
         "seconds": seconds,
         "machine": machine_info(),
         "voices": rows,
+        "denoise_unavailable": {d.value: avail[d] for d in denoise if avail[d] is not None},
     }
 
 
@@ -128,7 +143,7 @@ def format_table(result: dict[str, Any]) -> str:
         return "no voices"
     steps = [s.split(".")[1] for s in NEURAL_STEPS]
     head = (
-        f"{'voice':<10} {'base':<9} {'RTF':>6} {'voice':>6} "
+        f"{'voice':<10} {'base':<9} {'denoise':<7} {'RTF':>6} {'denoise':>7} {'voice':>6} "
         + " ".join(f"{s:>9}" for s in steps)
         + f" {'voice ms':>9} {'chain ms':>9} {'engine ms':>10}"
     )
@@ -142,7 +157,9 @@ def format_table(result: dict[str, Any]) -> str:
     for r in rows:
         cells = " ".join(f"{r['rtf_stages'][s]:>9.4f}" if s in r["rtf_stages"] else f"{'-':>9}" for s in NEURAL_STEPS)
         lines.append(
-            f"{r['voice']:<10} {r['base']:<9} {r['rtf_total']:>6.3f} {r['rtf_voice_stage']:>6.3f} {cells}"
+            f"{r['voice']:<10} {r['base']:<9} {r['denoise']:<7} {r['rtf_total']:>6.3f} {r['rtf_denoise']:>7.3f}"
+            f" {r['rtf_voice_stage']:>6.3f} {cells}"
             f" {r['voice_latency_ms']:>9.1f} {r['chain_latency_ms']:>9.1f} {r['engine_latency_ms']:>10.1f}"
         )
+    lines.extend(f"denoise {k} skipped: {why}" for k, why in result.get("denoise_unavailable", {}).items())
     return "\n".join(lines)

@@ -135,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=10.0, help="audio per voice (default 10)")
     p.add_argument("--device-rate", type=int, default=48000)
     p.add_argument("--voices", nargs="*", default=None, help="voices to bench (default all; neural ones on every base)")
+    p.add_argument(
+        "--denoise",
+        nargs="+",
+        choices=[d.value for d in DenoiseSetting],
+        default=[d.value for d in DenoiseSetting],
+        help="input denoiser settings to bench each voice with (default all; unavailable ones are skipped with a note)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     p.add_argument("--models-dir", type=Path, default=None)
 
@@ -300,7 +307,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
     lib = _library(a.models_dir)
     names = a.voices or lib.names()
-    result = run_bench(lib, names, a.seconds, a.device_rate, present_bases(shipped_models_dir()))
+    denoise = tuple(DenoiseSetting(d) for d in a.denoise)
+    result = run_bench(lib, names, a.seconds, a.device_rate, present_bases(shipped_models_dir()), denoise)
     print(format_table(result))
     if a.json is not None:
         write_json_report(a.json, result)
@@ -350,100 +358,86 @@ def cmd_new_voice(a: argparse.Namespace) -> int:
 
 
 def cmd_live(a: argparse.Namespace) -> int:
-    import time
-
     from vc_core.config import MonitorConfig
-    from vc_core.engine.live import LiveEngine
-    from vc_core.engine.session import LiveSession, pulse_presence_check
-    from vc_core.io.devices import find_device, is_safe_output, list_devices, pick_rates
-
-    def pick(name: str | None, kind: str) -> object:
-        if name is None:
-            devs = list_devices(kind)  # type: ignore[arg-type]
-            if not devs:
-                raise DeviceError(f"no {kind} device found: connect one or create a virtual one (`vc route create`)")
-            return devs[0]
-        return find_device(name, a.host_api, kind=kind)  # type: ignore[arg-type]
+    from vc_core.io.devices import is_safe_output
+    from vc_core.live.controller import LiveController, LiveRequest, resolve_device
 
     params, gate, mix = _voice_settings(a)
-    voice, choice = _load_voice(a)
+    monitor = MonitorConfig(
+        enabled=a.monitor is not None, gain_db=a.monitor_gain_db, wet_ratio=a.monitor_wet
+    )  # validated here: a bad gain or mix is a ConfigError naming the field
     if a.virtual_mic:
-        import os
-
         from vc_core.io import routing
 
         mic = routing.create_virtual_mic(rate_hz=a.rate or 48000)
-        os.environ["PULSE_SINK"] = mic.sink_name  # the ALSA 'pulse' device plays where this says
-        a.output = a.output or "pulse"
+        a.output = a.output or routing.play_into_sink(mic.sink_name)
         a.allow_feedback = True
-    dev_in, dev_out = pick(a.input, "input"), pick(a.output, "output")
-    if a.rate is None:
-        rate_in, rate_out = pick_rates(dev_in, dev_out)  # type: ignore[arg-type]
-    else:
-        rate_in, rate_out = a.rate, a.rate
-    stream = StreamConfig(
-        device_rate_hz=rate_in,
-        output_rate_hz=a.output_rate or rate_out,
-        block_frames=a.block_frames,
-        safety_ms=a.safety_ms,
-    )
-    if not a.allow_feedback and not is_safe_output(dev_out.name):  # type: ignore[attr-defined]
+    out_name = resolve_device(a.output, "output", a.host_api)
+    if not a.allow_feedback and not is_safe_output(out_name.name):
         print(
-            f"warning: the converted microphone will play on {dev_out.label()}. If that is a loudspeaker "  # type: ignore[attr-defined]
+            f"warning: the converted microphone will play on {out_name.label()}. If that is a loudspeaker "
             "the microphone will hear it and howl. Use headphones or a virtual microphone.",
             file=sys.stderr,
         )
         if not sys.stdin.isatty() or input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
             raise DeviceError("not started: confirm the speaker output, or pass --allow-feedback")
-    monitor = MonitorConfig(
-        enabled=a.monitor is not None, gain_db=a.monitor_gain_db, wet_ratio=a.monitor_wet
-    )  # validated here: a bad gain or mix is a ConfigError naming the field
-    dev_mon = find_device(a.monitor, a.host_api, kind="output") if a.monitor is not None else None
-    engine = LiveEngine(voice, stream, params, gate, mix, monitor=monitor)
-    watched = [(dev_in, "sources"), (dev_out, "sinks")]
-    presence = pulse_presence_check(*watched) if sys.platform.startswith("linux") else None  # type: ignore[arg-type]
-    session = LiveSession(engine, presence_check=presence)
-    session.start(dev_in, dev_out, 2 if a.stereo else 1, monitor_device=dev_mon)  # type: ignore[arg-type]
-    device = session.device
-    assert device is not None
-    on_base = "" if choice is None else f" ({choice.base} base)"
-    print(
-        f"live: {dev_in.label()} -> {voice.manifest.name}{on_base} -> {dev_out.label()}; Ctrl-C to stop",  # type: ignore[attr-defined]
-        file=sys.stderr,
+    request = LiveRequest(
+        voice=a.voice,
+        input=a.input,
+        output=out_name,
+        monitor=a.monitor,
+        host_api=a.host_api,
+        base=a.base,
+        rate_hz=a.rate,
+        output_rate_hz=a.output_rate,
+        block_frames=a.block_frames,
+        safety_ms=a.safety_ms,
+        stereo=a.stereo,
+        params=params,
+        gate=gate,
+        mix=mix,
+        monitor_config=monitor,
     )
+    controller = LiveController(_library(a.models_dir))
+    snap = controller.start(request)
+    if snap.base is not None:
+        print(f"base: {snap.base.base} ({snap.base.label}): {snap.base.reason}", file=sys.stderr)
+    print(f"live: {snap.input_label} -> {snap.voice} -> {snap.output_label}; Ctrl-C to stop", file=sys.stderr)
+    tty = sys.stderr.isatty()
     t_end = None if a.seconds is None else time.monotonic() + a.seconds
     try:
         while t_end is None or time.monotonic() < t_end:
-            device.wait_lost(0.5)
-            lost = session.check_alive()
-            if lost is not None:
+            if controller.wait_lost(0.5):
                 raise DeviceError(
-                    f"audio device lost: {lost}. "
+                    f"audio device lost: {controller.snapshot().lost}. "
                     "Run `vc devices` and start again with --input/--output, or omit them for the defaults."
                 )
-            s = engine.stats()
-            line = (
-                f"in {s.input_dbfs:6.1f} dBFS | out {s.output_dbfs:6.1f} dBFS | "
-                f"latency {s.expected_latency_ms:5.1f} ms expected, "
-                f"{s.engine_latency_ms + session.device_delay_ms():5.1f} ms now | queue {s.queue_ms:5.1f} ms | "
-                f"xruns {s.xruns} | RTF {s.rtf:.3f}"
-                + ("" if choice is None else f" | {choice.base} base")
-                + (f" | device resets {session.delay_resets}" if session.delay_resets else "")
-                + (f" | monitor underruns {s.monitor_underruns}" if s.monitor_enabled else "")
-            )
-            print(
-                "\r" + line if sys.stderr.isatty() else line, end="" if sys.stderr.isatty() else "\n", file=sys.stderr
-            )
+            line = _live_line(controller.snapshot())
+            print("\r" + line if tty else line, end="" if tty else "\n", file=sys.stderr)
     finally:
-        session.stop()
-        if sys.stderr.isatty():
+        s = controller.stop()
+        if tty:
             print(file=sys.stderr)
-    s = engine.stats()
+    snap = controller.snapshot()
     print(
-        f"stopped: {s.uptime_s:.1f} s, xruns {s.xruns}, device flags {device.status_flags}, "
-        f"device resets {session.delay_resets}"
+        f"stopped: {s.uptime_s:.1f} s, xruns {s.xruns}, input overflows {s.input_overflow_ms:.1f} ms, "
+        f"device resets {snap.delay_resets}"
     )
     return 0
+
+
+def _live_line(snap: LiveSnapshot) -> str:
+    """One status line of a running `vc live`."""
+    s = snap.stats
+    return (
+        f"in {s.input_dbfs:6.1f} dBFS | out {s.output_dbfs:6.1f} dBFS | "
+        f"latency {s.expected_latency_ms:5.1f} ms expected, {snap.latency_now_ms:5.1f} ms now | "
+        f"queue {s.queue_ms:5.1f} ms | xruns {s.xruns} | RTF {s.rtf:.3f}"
+        + ("" if snap.base is None else f" | {snap.base.base} base")
+        + (f" | input overflows {s.input_overflow_ms:.0f} ms" if s.input_overflow_ms else "")
+        + (f" | device resets {snap.delay_resets}" if snap.delay_resets else "")
+        + (f" | monitor underruns {s.monitor_underruns}" if s.monitor_enabled else "")
+    )
 
 
 def cmd_latency(a: argparse.Namespace) -> int:

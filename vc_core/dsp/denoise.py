@@ -178,8 +178,8 @@ class RnnoiseDenoiser:
 class DeepFilterDenoiser:
     """DeepFilterNet3 through ``libdeepfilter``: 1440 samples (30 ms) of lag at 48 kHz.
 
-    Building a state reads the model (about 0.3 s), so a fresh spare is kept ready, built on a
-    helper thread: :meth:`reset` swaps it in instead of building on the worker.
+    Building a state reads the model (about 0.3 s), so a fresh spare is kept ready: :meth:`reset`
+    swaps it in instead of building on the worker, and the next spare is built on a helper thread.
     """
 
     lag_samples = LAG_SAMPLES[DenoiseSetting.STRONG]
@@ -199,7 +199,7 @@ class DeepFilterDenoiser:
         if frame != HOP_48K:
             raise RuntimeError(f"libdeepfilter works on frames of {frame} samples, expected {HOP_48K}")
         self._used = False  # NB: worker only
-        self._build_spare()
+        self._spare = [self._create()]  # the first spare here, so no build runs beside the first use
 
     def _create(self) -> int:
         return _df_create(self._lib, self._model)
