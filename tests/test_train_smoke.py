@@ -13,9 +13,9 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from tests.helpers import librivox_clip
+from tests.support.extras import import_extra
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("onnxruntime")
+torch = import_extra("torch", "torch", "train")
 
 from vc_core.dsp.mel import VOCODER_RATE_HZ, VocoderMel  # noqa: E402
 from vc_core.train.dataset import INDEX, frame_f0  # noqa: E402
@@ -205,7 +205,7 @@ def _with_text(features: Path, out: Path) -> Path:
 
 
 def test_the_phone_loss_falls_on_whole_utterances(features: Path, tmp_path: Path) -> None:
-    pytest.importorskip("hibari")
+    import_extra("hibari", "hibari-tts", "train")
     texted = _with_text(features, tmp_path / "texted")
     cfg = TrainConfig(**{**TINY.__dict__, "phone_weight": 1.0, "content_steps": 80})
     s = train(texted, tmp_path / "work", cfg, progress=False, stop_after="content")
@@ -219,14 +219,14 @@ def test_the_phone_loss_falls_on_whole_utterances(features: Path, tmp_path: Path
 
 
 def test_the_phone_loss_needs_text(features: Path, tmp_path: Path) -> None:
-    pytest.importorskip("hibari")
+    import_extra("hibari", "hibari-tts", "train")
     cfg = TrainConfig(**{**TINY.__dict__, "phone_weight": 1.0})
     with pytest.raises(ValueError, match="no text"):
         train(features, tmp_path / "work", cfg, progress=False)
 
 
 def test_phone_labels_and_best_path_decoding() -> None:
-    pytest.importorskip("hibari")
+    import_extra("hibari", "hibari-tts", "train")
     go = phone_ids("Go forward ten meters.")
     assert go[:2] == [PHONES.index("ɡ") + 1, PHONES.index("O") + 1] and BLANK not in go
     assert greedy_decode([0, 3, 3, 0, 3, 5, 5, 0]) == [3, 3, 5]
@@ -234,7 +234,7 @@ def test_phone_labels_and_best_path_decoding() -> None:
 
 
 def test_tempo_and_band_masks_change_the_encoder_input_only_as_asked(features: Path, tmp_path: Path) -> None:
-    pytest.importorskip("hibari")
+    import_extra("hibari", "hibari-tts", "train")
     utts, extra = load_features(_with_text(features, tmp_path / "texted"), 0, phones=True)
     slow = TrainConfig(**{**TINY.__dict__, "tempo_range": (0.8, 0.8), "freq_masks": 2})
     plain = Batches(utts, TINY, extra["speaker_dvectors"], seed=5).draw_utterances()

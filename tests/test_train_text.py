@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.extras import import_extra
 from vc_core.errors import VcError
 from vc_core.train.corpus import load_sentences
 from vc_core.train.text import MAX_WORDS, MIN_WORDS, mixed_sentences, sentence_vocabulary
@@ -31,7 +32,7 @@ def test_empty_word_lists_are_refused() -> None:
 
 
 def test_lexicon_words_when_hibari_is_installed() -> None:
-    pytest.importorskip("hibari")
+    import_extra("hibari", "hibari-tts", "train")
     from vc_core.train.text import lexicon_words
 
     words = lexicon_words()

@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime")
-
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "models" / "_vocoder"
 MODEL = "hifigan-universal.onnx"
