@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from vc_core.config import DenoiseConfig, DenoiseSetting, MixConfig, StreamConfig
-from vc_core.dsp.denoise import denoise_availability
+from vc_core.dsp.denoise import DENOISE_RATE_HZ, DenoiseStage, denoise_availability
+from vc_core.dsp.resample import Resampler
+from vc_core.errors import ConfigError
 from vc_core.pipeline import VoiceChain
-from vc_core.stream import Audio
+from vc_core.stream import Audio, Chain
 from vc_core.voices.library import VoiceLibrary
 
 BENCH_BLOCK_FRAMES = 256
@@ -49,17 +51,19 @@ def run_bench(
 
     ``bases``: neural base folder names (e.g. ``_neural``, ``_neural_rt``); each neural voice runs
     once on each, side by side in this one process (effects voices once). Empty: the bundle's own.
-    ``denoise``: input denoiser settings each of those runs is repeated with (unavailable ones are
-    left out and listed under ``denoise_unavailable``).
+    ``denoise``: input denoiser settings each of those runs is repeated with (ConfigError if one
+    cannot run here). The denoisers alone are timed too, under ``denoise``.
     """
     x = bench_signal(device_rate_hz, seconds)
     stream = StreamConfig(device_rate_hz=device_rate_hz, block_frames=BENCH_BLOCK_FRAMES)
     avail = denoise_availability()
-    settings = [d for d in denoise if avail[d] is None]
+    unavailable = [avail[d] for d in denoise if avail[d] is not None]
+    if unavailable:
+        raise ConfigError(unavailable[0])
     rows = []
     for name in names:
         kind = lib.manifest_of(name).kind
-        for base, setting in itertools.product(bases if kind == "neural" and bases else (None,), settings):
+        for base, setting in itertools.product(bases if kind == "neural" and bases else (None,), denoise):
             voice = lib.load(name, base)
             mix = MixConfig(denoise=DenoiseConfig(setting))
             chain = VoiceChain(voice, device_rate_hz, device_rate_hz, mix=mix)
@@ -94,8 +98,35 @@ def run_bench(
         "seconds": seconds,
         "machine": machine_info(),
         "voices": rows,
-        "denoise_unavailable": {d.value: avail[d] for d in denoise if avail[d] is not None},
+        "denoise": bench_denoisers(x, device_rate_hz, avail),
     }
+
+
+def bench_denoisers(x: Audio, device_rate_hz: int, avail: dict[DenoiseSetting, str | None]) -> list[dict[str, Any]]:
+    """Each available input denoiser alone (with its resampling to 48 kHz) over ``x`` in device
+    blocks: RTF and the latency it adds to a chain (unavailable ones: why)."""
+    rows: list[dict[str, Any]] = []
+    for setting in DenoiseSetting:
+        if setting is DenoiseSetting.OFF:
+            continue
+        if avail[setting] is not None:
+            rows.append({"denoise": setting.value, "unavailable": avail[setting]})
+            continue
+        head = Chain([Resampler(device_rate_hz, DENOISE_RATE_HZ), DenoiseStage(DenoiseConfig(setting))])
+        head.push(np.zeros(device_rate_hz // 5, dtype=np.float32))
+        head.reset()
+        t0 = time.perf_counter()
+        for i in range(0, len(x), BENCH_BLOCK_FRAMES):
+            head.push(x[i : i + BENCH_BLOCK_FRAMES])
+        wall = time.perf_counter() - t0
+        rows.append(
+            {
+                "denoise": setting.value,
+                "rtf": wall * device_rate_hz / len(x),
+                "latency_ms": 1000.0 * head.latency_samples / head.rate_out_hz,
+            }
+        )
+    return rows
 
 
 def _base_name(voice: object) -> str:
@@ -161,5 +192,11 @@ def format_table(result: dict[str, Any]) -> str:
             f" {r['rtf_voice_stage']:>6.3f} {cells}"
             f" {r['voice_latency_ms']:>9.1f} {r['chain_latency_ms']:>9.1f} {r['engine_latency_ms']:>10.1f}"
         )
-    lines.extend(f"denoise {k} skipped: {why}" for k, why in result.get("denoise_unavailable", {}).items())
+    for d in result.get("denoise", []):
+        if "unavailable" in d:
+            lines.append(f"denoise {d['denoise']:<7} unavailable: {d['unavailable']}")
+        else:
+            lines.append(
+                f"denoise {d['denoise']:<7} alone: RTF {d['rtf']:.3f}, adds {d['latency_ms']:.1f} ms to the chain"
+            )
     return "\n".join(lines)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vc_core import __version__
 from vc_core.config import (
@@ -27,6 +28,9 @@ from vc_core.errors import AudioFileError, ConfigError, DeviceError, VcError
 from vc_core.io.reports import write_json_report
 from vc_core.neural.choice import AUTO, BASE_CHOICES, BaseChoice
 from vc_core.voices.library import DEFAULT_VOICE, Voice, VoiceLibrary
+
+if TYPE_CHECKING:
+    from vc_core.live.controller import LiveSnapshot
 
 EXIT_USAGE = 2
 log = logging.getLogger("vc")
@@ -139,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--denoise",
         nargs="+",
         choices=[d.value for d in DenoiseSetting],
-        default=[d.value for d in DenoiseSetting],
-        help="input denoiser settings to bench each voice with (default all; unavailable ones are skipped with a note)",
+        default=[DenoiseSetting.OFF.value],
+        help="input denoiser settings to run each voice with (default off; the denoisers alone are always timed)",
     )
     p.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     p.add_argument("--models-dir", type=Path, default=None)
@@ -443,15 +447,13 @@ def _live_line(snap: LiveSnapshot) -> str:
 def cmd_latency(a: argparse.Namespace) -> int:
     from vc_core.io.devices import find_device
     from vc_core.io.latency_probe import measure_device_round_trip
-    from vc_core.pipeline import VoiceChain
+    from vc_core.live.controller import engine_latency
 
     dev_in = find_device(a.input, a.host_api, kind="input")
     dev_out = find_device(a.output, a.host_api, kind="output")
-    stream = StreamConfig(device_rate_hz=a.rate, block_frames=a.block_frames, safety_ms=a.safety_ms)
     voice, _ = _load_voice(a)
-    chain_samples = VoiceChain(voice, a.rate, a.rate).latency_samples
-    chain_ms = 1000.0 * chain_samples / a.rate
-    engine_ms = 1000.0 * stream.engine_latency_samples(chain_samples) / a.rate
+    budget = engine_latency(voice, a.rate, a.block_frames, a.safety_ms)
+    engine_ms = budget.engine_ms
     m = measure_device_round_trip(dev_in.index, dev_out.index, a.rate, a.block_frames, clicks=a.clicks)
     print(f"devices    {dev_out.label()} -> {dev_in.label()}, {a.rate} Hz, block {a.block_frames}")
     print(
@@ -460,7 +462,7 @@ def cmd_latency(a: argparse.Namespace) -> int:
     )
     print(
         f"budget     with voice {voice.manifest.name}: device {m.median_ms:.1f} + engine {engine_ms:.1f} "
-        f"(chain {chain_ms:.1f} + block {stream.block_ms:.1f} + safety {stream.safety_ms:.1f}) "
+        f"(chain {budget.chain_ms:.1f} + block {budget.block_ms:.1f} + safety {budget.safety_ms:.1f}) "
         f"= {m.median_ms + engine_ms:.1f} ms expected round trip"
     )
     if a.json is not None:
