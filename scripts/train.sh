@@ -2,7 +2,7 @@
 # Reproduce every shipped neural model from scratch (`make train`): corpus -> features -> training
 # -> ONNX export -> voice bundles; `make eval` then measures them on real speech. Each step
 # resumes where a stopped run left off (work lives in .cache/, never in git). Seeds are fixed.
-# Each step's wall time is printed and kept in $CACHE/logs/train-times.txt (docs/voice-models.md
+# Each step's wall time is printed and kept in $CACHE/logs/train-times.txt (docs/research/voice-models.md
 # §12 has a measured run, §17 the real-time base's).
 # BASES="realtime" (make train-realtime) builds only the real-time base, "quality" only the quality base.
 set -eu
@@ -66,7 +66,7 @@ if want realtime; then
 fi
 want quality || { echo "== done: models/_neural_rt"; exit 0; }
 WINDOW=64000,640,640  # live: Whisper on 4 s windows every 40 ms, 40 ms look-ahead (16 kHz samples)
-STATES_HOP=1280       # training states every 80 ms: half the encodes (docs/voice-models.md §12)
+STATES_HOP=1280       # training states every 80 ms: half the encodes (docs/research/voice-models.md §12)
 STATES=64000,$STATES_HOP,640
 echo "== 6/9 streamed Whisper states ($STATES), two processes (logs in $CACHE/logs/windowed-*.log)"
 windowed() {  # SHARD: this process's half of the utterances

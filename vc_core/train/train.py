@@ -8,7 +8,7 @@ Two phases in one run, both on random 2.2 s segments of the training utterances 
    not the vocal tract). ``--simulate-recording`` adds random recording conditions (EQ, low-pass,
    reverberation, noise: :func:`~vc_core.train.models.simulate_recording`) to its input, the
    teacher hearing the clean clip; the shipped models are trained without them
-   (docs/voice-models.md §7: cleaner output, but more words lost). ``--phone-weight`` trains it
+   (docs/research/voice-models.md §7: cleaner output, but more words lost). ``--phone-weight`` trains it
    on whole utterances and adds a CTC loss on their phones (:mod:`vc_core.train.phones`)
    through a linear classifier that is not exported; ``--tempo`` and ``--freq-masks`` vary the
    speaking rate and hide mel bands. All three are off in the shipped recipe (§8: no better).

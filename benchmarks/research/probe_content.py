@@ -3,7 +3,7 @@
 Usage (after ``python -m vc_core.train.corpus --minutes 12 --out .cache/corpus-probe
 --sources espeak,festival,piper,hibari,kokoro --virtual 1``)::
 
-    nice -n 19 .venv/bin/python benchmarks/probe_content.py --corpus .cache/corpus-probe
+    nice -n 19 .venv/bin/python benchmarks/research/probe_content.py --corpus .cache/corpus-probe
 
 Measures, all on one thread:
 

@@ -16,9 +16,9 @@ the real clips are streamed the same way), projected by the checkpoint's own PCA
 
 Usage::
 
-    .venv-train/bin/python benchmarks/probe_phones.py --checkpoint .cache/train-phones
-    .venv-train/bin/python benchmarks/probe_phones.py --checkpoint .cache/train-whisper --windowed 16000,640,640 \
-        --json benchmarks/results/probe_phones_windowed.json
+    .venv-train/bin/python benchmarks/research/probe_phones.py --checkpoint .cache/train-phones
+    .venv-train/bin/python benchmarks/research/probe_phones.py --checkpoint .cache/train-whisper \
+        --windowed 16000,640,640 --json benchmarks/results/probe_phones_windowed.json
 
 Needs the train extra; about 5 minutes on one thread.
 """
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402

@@ -1,14 +1,14 @@
 """Speaker leakage of the shipped content encoder, beside its teacher and its input.
 
 A linear speaker probe (logistic regression on utterance mean + std, as in
-``benchmarks/probe_content.py``) on the training features: half of each speaker's utterances
+``benchmarks/research/probe_content.py``) on the training features: half of each speaker's utterances
 train it, the other half (other sentences) test it. Compared:
 
 * log-mel (the encoder's input, 80 bands),
 * the Whisper-base teacher (512 states of the whole utterance),
 * our causal content encoder (64, run through its shipped ONNX file, frame by frame as live).
 
-Usage: ``.venv-train/bin/python benchmarks/probe_encoder.py --features .cache/features``;
+Usage: ``.venv-train/bin/python benchmarks/research/probe_encoder.py --features .cache/features``;
 writes ``benchmarks/results/probe_encoder.json``.
 """
 
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.probe_content import pooled, probe, split  # noqa: E402
+from benchmarks.research.probe_content import pooled, probe, split  # noqa: E402
 from vc_core.io.reports import write_json_report  # noqa: E402
 from vc_core.neural.bundles import BASE_NAME  # noqa: E402
 from vc_core.neural.voice import ENCODER_INPUTS, StepModel  # noqa: E402
