@@ -66,6 +66,25 @@ def test_stream_equals_whole_utterance_for_any_block_size(voice: NeuralVoice, sp
     assert np.max(np.abs(_run(voice, short, 1) - _run(voice, short, len(short)))) < 1e-4
 
 
+def test_offline_chain_equals_the_live_stream_to_the_end(voice: NeuralVoice, speech22: np.ndarray) -> None:
+    """A file's last ~140 ms equal what the live path plays: flush means silence follows (as the
+    engine hears it), not a vocoder window cut at the last frame (a -31 dB residual on the quality base)."""
+    from vc_core.pipeline import VoiceChain
+
+    rate = 48000
+    x = resample_poly(speech22[:VOCODER_RATE_HZ], 320, 147).astype(np.float32)  # 1 s, cut mid-speech
+    offline = VoiceChain(voice, rate, rate)
+    ref = np.concatenate([offline.push(x), offline.flush()])
+    live = VoiceChain(voice, rate, rate)
+    y = np.concatenate(
+        [live.push(x[: len(x) // 2]), live.push(x[len(x) // 2 :]), live.push(np.zeros(rate // 2, np.float32))]
+    )
+    assert len(ref) == len(x) and len(y) >= len(ref)
+    tail = slice(len(ref) - rate // 5, len(ref))  # the last 200 ms, where the two used to differ
+    assert np.sqrt(np.mean(ref[tail] ** 2)) > 1e-3, "the clip should still be loud at its end"
+    assert np.max(np.abs(y[: len(ref)] - ref)) < 1e-4
+
+
 def test_converted_mel_is_what_the_streaming_vocoder_is_fed(voice: NeuralVoice, speech22: np.ndarray) -> None:
     """``converted_mel`` gives the frames the live path feeds its vocoder, one per hop."""
     st = voice.make_stage(VoiceParams())

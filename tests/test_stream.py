@@ -66,6 +66,25 @@ def test_resampler_rejects_aliases() -> None:
     assert np.sqrt(np.mean(y[200:-200] ** 2)) < 1e-3
 
 
+def test_chain_flush_is_silence_following_the_input() -> None:
+    """Offline (flush) and live (silence keeps coming) agree to the last sample: a chain must not
+    cut a resampler's ringing at its nominal end before the next stage hears it."""
+    from vc_core.stream import Chain
+
+    rate = 48000
+    t = np.arange(int(0.3 * rate)) / rate
+    x = (0.8 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)  # loud to the last sample
+
+    def chain() -> Chain:
+        return Chain([Resampler(rate, 22050), Resampler(22050, 16000), Resampler(16000, rate)])
+
+    ref = offline(chain(), x)
+    c = chain()
+    live = np.concatenate([c.push(x), c.push(np.zeros(rate // 10, np.float32))])[: len(ref)]
+    assert len(ref) == chain().output_length(len(x)) == len(x)
+    np.testing.assert_allclose(ref, live, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def lib() -> VoiceLibrary:
     return VoiceLibrary([shipped_models_dir()])

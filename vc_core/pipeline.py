@@ -120,7 +120,7 @@ class VoiceChain(Chain):
             log.warning("denoise '%s' needs a restart: this chain was built without a denoiser", setting.value)
         return setting is DenoiseSetting.OFF
 
-    def push(self, x: Audio) -> Audio:
+    def _push_stages(self, x: Audio) -> Audio:
         self._audio_s += len(x) / self.rate_in_hz
         for i, s in enumerate(self.stages):
             t0 = time.perf_counter()

@@ -195,6 +195,8 @@ class Chain:
             if a.rate_out_hz != b.rate_in_hz:
                 raise ValueError(f"rate mismatch: {a!r} outputs {a.rate_out_hz} Hz, {b!r} takes {b.rate_in_hz} Hz")
         self.stages = list(stages)
+        self._pushed = 0  # input samples since the last reset
+        self._emitted = 0  # output samples since the last reset
 
     @property
     def rate_in_hz(self) -> int:
@@ -212,17 +214,44 @@ class Chain:
         return int(np.ceil(total * self.rate_out_hz - 1e-9))
 
     def push(self, x: Audio) -> Audio:
+        self._pushed += len(x)
+        y = self._push_stages(x)
+        self._emitted += len(y)
+        return y
+
+    def _push_stages(self, x: Audio) -> Audio:
         for s in self.stages:
             x = s.push(x)
         return x
 
-    def flush(self) -> Audio:
-        x = np.zeros(0, dtype=np.float32)
+    def output_length(self, n_in: int) -> int:
+        """Output samples that ``n_in`` input samples stand for (each rate change rounds up)."""
         for s in self.stages:
-            x = np.concatenate([s.push(x), s.flush()])
-        return x
+            n_in = -(-n_in * s.rate_out_hz // s.rate_in_hz)
+        return n_in
+
+    def flush(self) -> Audio:
+        """The output still owed, as a live stream would get it: silence follows the input through
+        every stage (flushing stage by stage instead would cut each resampler's ringing at its
+        nominal end and change what the next stage hears); then reset."""
+        total, before = self.output_length(self._pushed), self._emitted
+        pad = np.zeros(-(-self.latency_samples * self.rate_in_hz // self.rate_out_hz) + 1, dtype=np.float32)
+        parts = [np.zeros(0, dtype=np.float32)]
+        for _ in range(4):  # one pad covers the worst-case latency; the bound guards a stage that lies
+            if self._emitted >= total:
+                break
+            parts.append(self.push(pad))
+        if self._emitted < total:
+            raise RuntimeError(
+                f"chain still owes {total - self._emitted} samples after flushing: a stage's latency is wrong"
+            )
+        out = np.concatenate(parts)[: total - before]
+        self.reset()
+        return out
 
     def reset(self) -> None:
+        self._pushed = 0
+        self._emitted = 0
         for s in self.stages:
             s.reset()
 
