@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import speech_at, write_wav
+from tests.test_stream import BLOCK_SIZES, offline, streamed
 from vc_core.cli import main
 from vc_core.config import DenoiseConfig, DenoiseSetting, MixConfig, StreamConfig
 from vc_core.dsp import denoise
@@ -20,21 +21,11 @@ from vc_core.engine.simulate import simulate
 from vc_core.errors import ConfigError
 from vc_core.io.audiofile import read_audio
 from vc_core.pipeline import VoiceChain
-from vc_core.stream import Audio, FixedLatency
+from vc_core.stream import Audio
 from vc_core.voices.library import VoiceLibrary, shipped_models_dir
 
 RATE = 48000
 OFF, LIGHT, STRONG = DenoiseSetting.OFF, DenoiseSetting.LIGHT, DenoiseSetting.STRONG
-BLOCK_SIZES = (1, 64, 65, 160, 320, 321, 4096, 8193)
-
-
-def offline(stage: object, x: Audio) -> Audio:
-    return np.concatenate([stage.push(x), stage.flush()])  # type: ignore[attr-defined]
-
-
-def streamed(stage: object, x: Audio, block: int) -> Audio:
-    fl = FixedLatency(stage)  # type: ignore[arg-type]
-    return np.concatenate([fl.process(x[i : i + block]) for i in range(0, len(x), block)])
 
 
 def fan_noise(n: int, seed: int = 7) -> Audio:
