@@ -224,7 +224,8 @@ class _NoDeviceSession(LiveSession):
 
 
 def test_live_start_and_voice_switch_report_the_chosen_base(app, qtbot, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import app.viewmodels.live as live_mod
+    import vc_core.live.controller as controller_mod
+    from vc_core.live.controller import LiveController
 
     # a machine whose quality base runs at RTF 5: both bases present (stub manifests), a private cache
     models = tmp_path / "models"
@@ -245,15 +246,13 @@ def test_live_start_and_voice_switch_report_the_chosen_base(app, qtbot, monkeypa
         choice = choose_base(requested, models, tmp_path / "base-speed.json", measure)
         return library.load("robot"), choice  # a light stand-in for the neural voice
 
-    monkeypatch.setattr(live_mod, "load_voice", load_voice)
-    monkeypatch.setattr(live_mod, "resolve_pair", lambda i, o: (i, o))
-    monkeypatch.setattr(live_mod, "pick_rates", lambda i, o: (48000, 48000))
+    monkeypatch.setattr(controller_mod, "resolve_pair", lambda i, o: (i, o))
+    monkeypatch.setattr(controller_mod, "pick_rates", lambda i, o: (48000, 48000))
     devs = {"input": [_dev("Mic", 0, True)], "output": [_dev("Phones", 1, False)]}
     app.devices._lister = lambda kind: devs[kind]
     assert app.devices.refresh(rescan=False)
     live, w = app.live, app.window
-    live._factory = _NoDeviceSession
-    live._presence = False
+    live.controller = LiveController(app.library.library, _NoDeviceSession, presence=None, load=load_voice)
     app.library.select("heart")
     assert w.base_label.text() == "—"
 
@@ -261,7 +260,7 @@ def test_live_start_and_voice_switch_report_the_chosen_base(app, qtbot, monkeypa
         live.start()
     choice = sig.args[0]
     assert isinstance(choice, BaseChoice) and choice.base == REALTIME and choice.quality_rtf == 5.0
-    assert live.state == "live" and live.base_choice == choice and requests == ["auto"] and len(measured) == 1
+    assert live.live and live.base_choice == choice and requests == ["auto"] and len(measured) == 1
     assert w.base_label.text().startswith("Real time (CPU) — the quality base is too slow here (RTF 5.00 > 0.5")
     assert w.cards["heart"].base_line.isVisibleTo(w) and w.cards["heart"].base_line.text() == "base: Real time (CPU)"
 
@@ -278,7 +277,7 @@ def test_live_start_and_voice_switch_report_the_chosen_base(app, qtbot, monkeypa
     session = live.session
     with qtbot.waitSignal(live.info, timeout=1000) as info:
         live.set_base_request("quality")
-    assert "next start or voice switch" in info.args[0] and live.session is session and live.state == "live"
+    assert "next start or voice switch" in info.args[0] and live.session is session and live.live
     with qtbot.waitSignal(live.baseChosen, timeout=20000) as sig:
         app.library.select("deep")  # an effects voice
     assert sig.args[0] is None and requests[-1] == "quality"

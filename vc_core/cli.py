@@ -446,22 +446,28 @@ def _live_line(snap: LiveSnapshot) -> str:
 
 def cmd_latency(a: argparse.Namespace) -> int:
     from vc_core.io.devices import find_device
-    from vc_core.io.latency_probe import measure_device_round_trip
-    from vc_core.live.controller import engine_latency
+    from vc_core.live.controller import LiveController, LiveRequest
 
     dev_in = find_device(a.input, a.host_api, kind="input")
     dev_out = find_device(a.output, a.host_api, kind="output")
-    voice, _ = _load_voice(a)
-    budget = engine_latency(voice, a.rate, a.block_frames, a.safety_ms)
+    request = LiveRequest(
+        voice=a.voice,
+        input=dev_in,
+        output=dev_out,
+        base=a.base,
+        rate_hz=a.rate,
+        block_frames=a.block_frames,
+        safety_ms=a.safety_ms,
+    )
+    m, budget = LiveController(_library(a.models_dir)).measure_round_trip(request, a.clicks)
     engine_ms = budget.engine_ms
-    m = measure_device_round_trip(dev_in.index, dev_out.index, a.rate, a.block_frames, clicks=a.clicks)
     print(f"devices    {dev_out.label()} -> {dev_in.label()}, {a.rate} Hz, block {a.block_frames}")
     print(
         f"measured   round trip {m.median_ms:.2f} ms median, spread {m.spread_ms:.2f} ms "
         f"({m.n_detected}/{m.n_clicks} clicks, {m.xruns} xruns); PortAudio reports {m.reported_ms:.1f} ms"
     )
     print(
-        f"budget     with voice {voice.manifest.name}: device {m.median_ms:.1f} + engine {engine_ms:.1f} "
+        f"budget     with voice {a.voice}: device {m.median_ms:.1f} + engine {engine_ms:.1f} "
         f"(chain {budget.chain_ms:.1f} + block {budget.block_ms:.1f} + safety {budget.safety_ms:.1f}) "
         f"= {m.median_ms + engine_ms:.1f} ms expected round trip"
     )

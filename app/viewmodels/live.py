@@ -1,20 +1,22 @@
 """The live session view-model: start/stop, passthrough, voice switch, controls, stats, calibration.
 
-Context (c). Building the engine (which loads and warms up the voice), opening and closing
-devices, switching voices and measuring latency all run on worker QThreads; the Qt main thread
-only reads the engine's immutable :class:`EngineStats` on a QTimer (~20 Hz), calls
-``check_alive`` and hands validated settings to the engine (one reference swap each).
+Context (c), a thin client of :class:`vc_core.live.controller.LiveController`, which builds the
+session exactly as ``vc live`` does and watches the devices on its own thread. Starting,
+stopping, switching devices or voices and calibrating run on worker QThreads; the Qt main thread
+only reads the controller's immutable :class:`LiveSnapshot` on a QTimer (~20 Hz) and hands
+validated settings to the engine (one reference swap each). It never waits on a device or a
+subprocess: a lost device is found by the controller's watchdog, which stops the stream, and the
+next tick shows why.
 
-Every voice a session runs is loaded through :func:`vc_core.neural.choice.load_voice` with the
-user's ``base_request`` (as ``vc live --base``): the first ``auto`` start on a machine measures the
-quality base for a few seconds, so it only ever runs on a worker. A new request takes effect at the
-next start or voice switch; the devices are not reopened for it.
+Every voice a session runs is loaded with the user's ``base_request`` (as ``vc live --base``): the
+first ``auto`` start on a machine measures the quality base for a few seconds, on a worker. A new
+request takes effect at the next start or voice switch; the devices are not reopened for it.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -24,13 +26,13 @@ from PyQt6.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
 from app.viewmodels.devices import DevicesViewModel, key_of
 from app.viewmodels.library import LibraryViewModel
 from app.viewmodels.tasks import TaskRunner
-from vc_core.config import GateConfig, MixConfig, MonitorConfig, StreamConfig, VoiceParams
-from vc_core.engine.live import EngineStats, LiveEngine
-from vc_core.engine.session import LiveSession, pulse_presence_check
-from vc_core.errors import ConfigError, DeviceError
-from vc_core.io.devices import DeviceInfo, pick_common_rate, pick_rates, resolve_pair
-from vc_core.neural.choice import AUTO, BASE_CHOICES, BASE_LABELS, BaseChoice, load_voice
-from vc_core.voices.library import Voice
+from vc_core.config import GateConfig, MixConfig, MonitorConfig, VoiceParams
+from vc_core.engine.live import EngineStats
+from vc_core.engine.session import LiveSession
+from vc_core.errors import ConfigError
+from vc_core.io.devices import DeviceInfo, is_safe_output
+from vc_core.live.controller import LiveController, LiveRequest, LiveSnapshot, LiveState
+from vc_core.neural.choice import AUTO, BASE_CHOICES, BASE_LABELS, BaseChoice
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +105,18 @@ class Calibration:
 SessionFactory = Callable[..., LiveSession]
 
 
-class LiveViewModel(QObject):
-    """States: stopped → starting → live → stopping → stopped."""
+class Operation(enum.Enum):
+    """The one device operation running on a worker while live (they take turns in the controller)."""
 
-    stateChanged = pyqtSignal(str)
+    NONE = "none"
+    SWITCHING = "switching devices"
+    CALIBRATING = "calibrating"
+
+
+class LiveViewModel(QObject):
+    """States (:class:`LiveState`): stopped → starting → live → stopping → stopped."""
+
+    stateChanged = pyqtSignal(str)  # a LiveState value
     stats = pyqtSignal(object)  # EngineStats
     error = pyqtSignal(str)
     info = pyqtSignal(str)
@@ -131,10 +141,13 @@ class LiveViewModel(QObject):
         super().__init__(parent)
         self.library = library
         self.devices = devices
-        self._factory = session_factory
-        self._presence = presence_checks and sys.platform.startswith("linux")
-        self.session: LiveSession | None = None
-        self.state = "stopped"
+        self.controller = (
+            LiveController(library.library, session_factory)
+            if presence_checks
+            else LiveController(library.library, session_factory, presence=None)
+        )
+        self.state = LiveState.STOPPED
+        self.operation = Operation.NONE
         self.passthrough = False
         self.controls = Controls()
         self.preset = "balanced"
@@ -145,12 +158,11 @@ class LiveViewModel(QObject):
         self.latency_now_ms = 0.0  # engine P + what the device timestamps say its buffers hold now
         self.delay_resets = 0
         self.calibration: Calibration | None = None
+        self._confirmed_outputs: set[tuple[str, str]] = set()  # speaker outputs the user accepted
         self._tasks = TaskRunner(self)
-        self._switching = False  # a device/voice operation runs on a worker: skip check_alive
+        # voice switches queue: the latest pick waits while one loads
         self._pending_voice: str | None = None
-        self._voice_busy = False
-        self._reverting = False
-        self._calibrating = False
+        self._voice_loading = False
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._tick)
@@ -159,111 +171,109 @@ class LiveViewModel(QObject):
 
     # ------------------------------------------------------------------ state
 
-    def _set_state(self, s: str) -> None:
+    def _set_state(self, s: LiveState) -> None:
         self.state = s
-        self.devices.live = s != "stopped"
-        self.stateChanged.emit(s)
+        self.devices.live = s is not LiveState.STOPPED
+        self.stateChanged.emit(s.value)
 
     @property
     def live(self) -> bool:
-        return self.state == "live"
+        return self.state is LiveState.LIVE
+
+    @property
+    def session(self) -> LiveSession | None:
+        """The controller's running session (diagnostics and tests)."""
+        return self.controller.session
 
     def input_in_use(self) -> DeviceInfo | None:
         """The input device the live session has (or is about to have) open; None when stopped."""
-        if self.state == "stopped":
+        if self.state is LiveState.STOPPED:
             return None
-        s = self.session
-        if s is not None and s.device is not None:
-            return s.device.input_device
-        return self.devices.selected("input")  # starting: the stream is being opened on it
+        pair = self.controller.devices()
+        return pair[0] if pair is not None else self.devices.selected("input")  # starting: being opened
+
+    def output_needing_confirmation(self) -> DeviceInfo | None:
+        """The selected output when starting would route the microphone to what may be a loudspeaker
+        (and the user has not accepted it yet); None otherwise."""
+        out = self.devices.selected("output")
+        if self.state is not LiveState.STOPPED or out is None or is_safe_output(out.name):
+            return None
+        return None if (out.name, out.host_api) in self._confirmed_outputs else out
+
+    def confirm_output(self, out: DeviceInfo) -> None:
+        """The user accepted playing on ``out`` (asked once per device per run)."""
+        self._confirmed_outputs.add((out.name, out.host_api))
 
     def toggle(self) -> None:
-        if self.state == "stopped":
+        if self.state is LiveState.STOPPED:
             self.start()
-        elif self.state == "live":
+        elif self.state is LiveState.LIVE:
             self.stop()
 
-    def start(self) -> None:
-        if self.state != "stopped":
-            return
+    def _request(self) -> LiveRequest | None:
+        """The session the controls describe now; emits ``error`` and returns None when incomplete."""
         inp, out, mon = (self.devices.selected(r) for r in ("input", "output", "monitor"))
         if inp is None or out is None:
             self.error.emit("pick an input and an output device first (none found: connect one or refresh)")
-            return
+            return None
         name = self.library.selected
         if not name:
             self.error.emit("pick a voice first")
-            return
+            return None
         try:
             params, gate, mix, mon_cfg = self.controls.configs(self.passthrough, mon is not None)
         except ConfigError as e:
             self.error.emit(str(e))
-            return
+            return None
         preset = PRESETS[self.preset]
-        request = self.base_request
-        self._set_state("starting")
+        return LiveRequest(
+            voice=name,
+            input=inp,
+            output=out,
+            monitor=mon,
+            base=self.base_request,
+            block_frames=preset.block_frames,
+            safety_ms=preset.safety_ms,
+            params=params,
+            gate=gate,
+            mix=mix,
+            monitor_config=mon_cfg,
+        )
 
-        def build() -> tuple[LiveSession, BaseChoice | None]:
-            voice, choice = self._load_voice(name, request)  # may measure the quality base once: worker only
-            i, o = resolve_pair(inp, out)
-            rate_in, rate_out = pick_rates(i, o)  # one duplex stream when they share a rate, else split
-            stream = StreamConfig(
-                device_rate_hz=rate_in,
-                output_rate_hz=rate_out,
-                block_frames=preset.block_frames,
-                safety_ms=preset.safety_ms,
-            )
-            engine = LiveEngine(voice, stream, params, gate, mix, monitor=mon_cfg)
-            presence = pulse_presence_check((inp, "sources"), (out, "sinks")) if self._presence else None
-            session = self._factory(engine, presence_check=presence)
-            try:
-                session.start(i, o, OUTPUT_CHANNELS, monitor_device=mon)
-            except DeviceError:
-                if o.max_output_channels < 2:
-                    raise
-                # some hardware outputs (ALSA hw:) take stereo only: the voice on both channels
-                log.info("mono output refused by %s; retrying in stereo", o.label())
-                session = self._factory(
-                    LiveEngine(voice, stream, params, gate, mix, monitor=mon_cfg), presence_check=presence
-                )
-                session.start(i, o, 2, monitor_device=mon)
-            return session, choice
+    def start(self) -> None:
+        if self.state is not LiveState.STOPPED:
+            return
+        request = self._request()
+        if request is None:
+            return
+        self._set_state(LiveState.STARTING)
+        self._tasks.run(
+            lambda: self.controller.start(request), "starting the live session", self._started, self._start_failed
+        )
 
-        self._tasks.run(build, "starting the live session", lambda r: self._started(r, name), self._start_failed)
-
-    def _load_voice(self, name: str, request: str) -> tuple[Voice, BaseChoice | None]:
-        """The voice ``name`` on the base ``request`` picks (worker threads only: it may measure)."""
-        return load_voice(self.library.library, name, request)
-
-    def _started(self, result: object, name: str) -> None:
-        assert isinstance(result, tuple)
-        session, choice = result
-        assert isinstance(session, LiveSession)
-        self.session = session
-        self.base_choice, self.base_voice = choice, name
-        self._set_state("live")
+    def _started(self, result: object) -> None:
+        assert isinstance(result, LiveSnapshot)
+        self.base_choice, self.base_voice = result.base, result.voice
+        self._set_state(LiveState.LIVE)
         self._timer.start()
-        s = session.engine.cfg
-        log.info("live: voice %s, %d Hz, block %d", session.engine.voice_name, s.device_rate_hz, s.block_frames)
-        if choice is not None:
-            log.info("live: base %s (%s): %s", choice.base, choice.label, choice.reason)
-        self.baseChosen.emit(choice)
+        log.info(
+            "live: voice %s, %d Hz, block %d", result.voice, result.stats.device_rate_hz, result.stats.block_frames
+        )
+        if result.base is not None:
+            log.info("live: base %s (%s): %s", result.base.base, result.base.label, result.base.reason)
+        self.baseChosen.emit(result.base)
 
     def _start_failed(self, msg: str) -> None:
-        self._set_state("stopped")
+        self._set_state(LiveState.STOPPED)
         self.error.emit(f"could not start: {msg}")
 
     def stop(self, then: Callable[[], None] | None = None) -> None:
-        if self.state != "live" or self.session is None:
+        if self.state is not LiveState.LIVE:
             return
-        self._timer.stop()
-        session, self.session = self.session, None
-        self._set_state("stopping")
+        self._set_state(LiveState.STOPPING)
 
         def done(_: object = None) -> None:
-            self.last_stats = session.stats()
-            self.stats.emit(self.last_stats)
-            self._set_state("stopped")
+            self._stopped()
             if then is not None:
                 then()
 
@@ -271,24 +281,27 @@ class LiveViewModel(QObject):
             self.error.emit(msg)
             done()
 
-        self._tasks.run(session.stop, "stopping the live session", done, failed)
+        self._tasks.run(self.controller.stop, "stopping the live session", done, failed)
+
+    def _stopped(self) -> None:
+        self._timer.stop()
+        self.last_stats = self.controller.snapshot().stats
+        self.stats.emit(self.last_stats)
+        self._set_state(LiveState.STOPPED)
 
     def _tick(self) -> None:
-        session = self.session
-        if session is None:
-            return
-        s = session.stats()
-        self.last_stats = s
-        if not self._switching:
-            self.latency_now_ms = s.engine_latency_ms + session.device_delay_ms()
-            self.delay_resets = session.delay_resets
-        self.stats.emit(s)
-        if self._switching:
-            return
-        lost = session.check_alive()
-        if lost is not None:
-            self.error.emit(f"audio device lost: {lost}. Pick other devices and press Start.")
-            self.stop()
+        snap = self.controller.snapshot()
+        self.last_stats = snap.stats
+        self.latency_now_ms = snap.latency_now_ms
+        self.delay_resets = snap.delay_resets
+        self.stats.emit(snap.stats)
+        if self.state is LiveState.LIVE and snap.state is not LiveState.LIVE and snap.lost is not None:
+            # the controller's watchdog found the device gone and stopped the stream
+            self.error.emit(f"audio device lost: {snap.lost}. Pick other devices and press Start.")
+            if snap.state is LiveState.STOPPED:
+                self._stopped()
+            else:
+                self.stop()
 
     # ------------------------------------------------------------------ live changes
 
@@ -324,9 +337,8 @@ class LiveViewModel(QObject):
         """Validate and hand the settings to the running engine (raises ConfigError)."""
         mon = self.devices.selected("monitor")
         params, gate, mix, mon_cfg = self.controls.configs(self.passthrough, mon is not None)
-        if self.session is not None:
-            self.session.engine.update(params, gate, mix)  # raises ConfigError for an impossible voice total
-            self.session.engine.set_monitor(mon_cfg)
+        self.controller.update(params, gate, mix)  # raises ConfigError for an impossible voice total
+        self.controller.set_monitor(mon_cfg)
 
     def set_preset(self, name: str) -> None:
         if name not in PRESETS:
@@ -351,7 +363,7 @@ class LiveViewModel(QObject):
             return True
         self.base_request = request
         self.baseRequestChanged.emit(request)
-        if self.state != "stopped" and self.base_choice is not None:
+        if self.state is not LiveState.STOPPED and self.base_choice is not None:
             self.info.emit(
                 f"neural base {BASE_LABELS[request]!r} applies from the next start or voice switch "
                 f"(running on {self.base_choice.label} until then)"
@@ -360,101 +372,88 @@ class LiveViewModel(QObject):
 
     def base_text(self) -> str:
         """One line: the base the running voice uses and why; "—" unless live."""
-        if self.state != "live":
+        if self.state is not LiveState.LIVE:
             return "—"
         c = self.base_choice
         return "effects voice: no neural base" if c is None else f"{c.label} — {c.reason}"
 
     def _on_voice_selected(self, name: str) -> None:
-        if self.session is None:
+        if self.state is not LiveState.LIVE:
             return
         self._pending_voice = name
         self._next_voice()
 
     def _next_voice(self) -> None:
-        if self._voice_busy or self._pending_voice is None or self.session is None:
+        if self._voice_loading or self._pending_voice is None or self.state is not LiveState.LIVE:
             return
         name, self._pending_voice = self._pending_voice, None
-        engine = self.session.engine
         request = self.base_request
-        self._voice_busy = True
-
-        def load() -> BaseChoice | None:
-            voice, choice = self._load_voice(name, request)
-            engine.set_voice(voice)  # builds + warms the chain off the audio path
-            return choice
+        self._voice_loading = True
 
         def done(choice: object) -> None:
-            self._voice_busy = False
+            self._voice_loading = False
             assert choice is None or isinstance(choice, BaseChoice)
             self.voiceSwitched.emit(name)
-            if self.session is not None:  # not stopped meanwhile
+            if self.state is LiveState.LIVE:  # not stopped meanwhile
                 self.base_choice, self.base_voice = choice, name
                 self.baseChosen.emit(choice)
             self._next_voice()
 
         def failed(msg: str) -> None:
-            self._voice_busy = False
+            self._voice_loading = False
             self.error.emit(f"could not switch to voice {name!r}: {msg}")
             self._next_voice()
 
-        self._tasks.run(load, f"loading voice {name}", done, failed)
+        self._tasks.run(lambda: self.controller.set_voice(name, request), f"loading voice {name}", done, failed)
 
     def _on_device_selected(self, role: str) -> None:
-        if self.session is None or self._reverting or self.state != "live":
+        if self.state is not LiveState.LIVE:
             return
-        session = self.session
         if role == "monitor":
             dev = self.devices.selected("monitor")
-            old_mon = session.monitor_device.device if session.monitor_device is not None else None
+            old_mon = self.controller.monitor_device()
             if key_of(dev) == key_of(old_mon):
                 return  # same device (e.g. re-found after a rescan): nothing to reopen
             self._run_switch(
-                lambda: session.set_monitor_device(dev),
+                lambda: self.controller.set_monitor_device(dev),
                 "switching the monitor device",
                 revert=lambda: self.devices.select("monitor", old_mon, quiet=True),
             )
             return
-        pair = session.device
-        if pair is None:
-            return
+        pair = self.controller.devices()
         inp, out = self.devices.selected("input"), self.devices.selected("output")
-        if inp is None or out is None:
+        if pair is None or inp is None or out is None:
             return
-        if key_of(inp) == key_of(pair.input_device) and key_of(out) == key_of(pair.output_device):
+        if key_of(inp) == key_of(pair[0]) and key_of(out) == key_of(pair[1]):
             return  # same pair (e.g. re-found after a rescan): nothing to reopen
         self.switch_devices(inp, out)
 
     def switch_devices(self, inp: DeviceInfo, out: DeviceInfo) -> None:
         """Switch the running session to ``inp``/``out``; on failure the old pair keeps playing and is re-selected."""
-        session = self.session
-        if session is None or session.device is None:
+        pair = self.controller.devices()
+        if pair is None:
             return
-        old_in, old_out = session.device.input_device, session.device.output_device
+        old_in, old_out = pair
 
         def revert() -> None:
             self.devices.select("input", old_in, quiet=True)
             self.devices.select("output", old_out, quiet=True)
 
         self._run_switch(
-            lambda: session.switch_devices(inp, out), f"switching to {inp.label()} → {out.label()}", revert
+            lambda: self.controller.switch_devices(inp, out), f"switching to {inp.label()} → {out.label()}", revert
         )
 
     def _run_switch(self, fn: Callable[[], None], what: str, revert: Callable[[], None]) -> None:
-        self._switching = True
+        self.operation = Operation.SWITCHING
 
         def ok(_: object) -> None:
-            self._switching = False
+            self.operation = Operation.NONE
             self._apply_monitor_enabled()
             self.devicesSwitched.emit()
 
         def failed(msg: str) -> None:
-            self._switching = False
-            self._reverting = True
-            try:
-                revert()
-            finally:
-                self._reverting = False
+            self.operation = Operation.NONE
+            revert()
             self.error.emit(f"{what} failed; still on the previous devices. {msg}")
 
         self._tasks.run(fn, what, ok, failed)
@@ -468,76 +467,50 @@ class LiveViewModel(QObject):
     # ------------------------------------------------------------------ calibration
 
     def calibrate(self) -> None:
-        """Measure the device round trip (clicks through a loopback) on a worker; stopped only."""
-        if self._calibrating:
+        """Measure the device round trip (clicks through a loopback) on a worker, stopped or live
+        (live: the stream pauses about 3 s)."""
+        if self.operation is not Operation.NONE:
             return
-        if self.state == "live" and self.session is not None:
-            self._calibrate_live(self.session)
-            return
-        if self.state != "stopped":
-            return
-        inp, out = self.devices.selected("input"), self.devices.selected("output")
-        if inp is None or out is None:
-            self.error.emit("pick an input and an output device to calibrate")
-            return
-        name = self.library.selected
-        preset = PRESETS[self.preset]
-        request = self.base_request
+        if self.state is LiveState.LIVE:
+            controller = self.controller
 
-        def measure() -> Calibration:
-            from vc_core.io.latency_probe import measure_device_round_trip
-            from vc_core.pipeline import VoiceChain
+            def measure() -> Calibration:
+                m = controller.calibrate()
+                engine_ms = controller.snapshot().stats.engine_latency_ms
+                return Calibration(m.median_ms, m.spread_ms, engine_ms, m.reported_ms, m.n_detected, m.n_clicks)
 
-            i, o = resolve_pair(inp, out)
-            rate = pick_common_rate(i, o)
-            voice, _ = self._load_voice(name, request)
-            chain_samples = VoiceChain(voice, rate, rate).latency_samples
-            stream = StreamConfig(device_rate_hz=rate, block_frames=preset.block_frames, safety_ms=preset.safety_ms)
-            engine_ms = 1000.0 * stream.engine_latency_samples(chain_samples) / rate
-            m = measure_device_round_trip(i.index, o.index, rate, preset.block_frames)
-            return Calibration(m.median_ms, m.spread_ms, engine_ms, m.reported_ms, m.n_detected, m.n_clicks)
+            what = "measuring the round-trip latency (live)"
+        elif self.state is LiveState.STOPPED:
+            if self.devices.selected("input") is None or self.devices.selected("output") is None:
+                self.error.emit("pick an input and an output device to calibrate")
+                return
+            request = self._request()
+            if request is None:
+                return
 
-        self._calibrating = True
+            def measure() -> Calibration:
+                m, budget = self.controller.measure_round_trip(request)
+                return Calibration(m.median_ms, m.spread_ms, budget.engine_ms, m.reported_ms, m.n_detected, m.n_clicks)
+
+            what = "measuring the round-trip latency"
+        else:
+            return
+        self.operation = Operation.CALIBRATING
         self.calibratingChanged.emit(True)
 
         def ok(c: object) -> None:
-            self._calibrating = False
+            self.operation = Operation.NONE
             self.calibratingChanged.emit(False)
             assert isinstance(c, Calibration)
             self.calibration = c
             self.calibrated.emit(c)
 
         def failed(msg: str) -> None:
-            self._calibrating = False
+            self.operation = Operation.NONE
             self.calibratingChanged.emit(False)
             self.error.emit(f"calibration failed: {msg}")
 
-        self._tasks.run(measure, "measuring the round-trip latency", ok, failed)
-
-    def _calibrate_live(self, session: LiveSession) -> None:
-        """Calibrate the running pair (the stream pauses ~3 s; the engine then reports the measured latency)."""
-        self._calibrating = True
-        self._switching = True  # the pause must not look like a lost device
-        self.calibratingChanged.emit(True)
-
-        def measure() -> Calibration:
-            m = session.calibrate()
-            engine_ms = session.engine.stats().engine_latency_ms
-            return Calibration(m.median_ms, m.spread_ms, engine_ms, m.reported_ms, m.n_detected, m.n_clicks)
-
-        def ok(c: object) -> None:
-            self._calibrating = self._switching = False
-            self.calibratingChanged.emit(False)
-            assert isinstance(c, Calibration)
-            self.calibration = c
-            self.calibrated.emit(c)
-
-        def failed(msg: str) -> None:
-            self._calibrating = self._switching = False
-            self.calibratingChanged.emit(False)
-            self.error.emit(f"calibration failed: {msg}")
-
-        self._tasks.run(measure, "measuring the round-trip latency (live)", ok, failed)
+        self._tasks.run(measure, what, ok, failed)
 
     # ------------------------------------------------------------------ shutdown
 
@@ -547,7 +520,7 @@ class LiveViewModel(QObject):
         self._tasks.wait_all()
         QCoreApplication.processEvents()  # deliver a start that finished meanwhile, so it is stopped too
         self._timer.stop()
-        if self.session is not None:
-            self.session.stop()
-            self.session = None
-            self._set_state("stopped")
+        if self.controller.state is not LiveState.STOPPED:
+            self.controller.stop()
+        if self.state is not LiveState.STOPPED:
+            self._set_state(LiveState.STOPPED)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
+from app.viewmodels.devices import DevicesViewModel
 from app.viewmodels.tasks import TaskRunner
 from vc_core.errors import DeviceError
 from vc_core.io import routing
@@ -22,6 +23,7 @@ class VirtualMicViewModel(QObject):
     statusChanged = pyqtSignal(str)
     busyChanged = pyqtSignal(bool)
     error = pyqtSignal(str)
+    info = pyqtSignal(str)
 
     def __init__(self, state_path: Path | None = None, platform: str | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -90,6 +92,22 @@ class VirtualMicViewModel(QObject):
             lambda _: self.refresh(),
             self._failed,
         )
+
+    def play_into(self, devices: DevicesViewModel) -> bool:
+        """Route this app's output into the virtual mic: the ALSA ``pulse`` device, told to play
+        into the mic's sink (as ``vc live --virtual-mic``). False, with ``error``, when there is no
+        such device."""
+        device = routing.play_into_sink(routing.SINK_NAME)
+        if not devices.select_key("output", (device, "ALSA")):
+            self.error.emit(
+                f"no ALSA '{device}' output device: install libasound2-plugins, or pick 'VoiceChanger' as the "
+                "output if your system lists it"
+            )
+            return False
+        self.info.emit(
+            f"output set to the virtual microphone: other apps can now record '{routing.SOURCE_DESCRIPTION}'"
+        )
+        return True
 
     def wait(self) -> None:
         self._tasks.wait_all()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, Qt
@@ -41,7 +40,8 @@ from app.viewmodels.voice_clip import VoiceClipViewModel
 from app.views.controls import Readout, ValueSlider, panel
 from app.views.widgets import Banner, LevelMeter, ScrollingPlot, VoiceCard, repolish
 from vc_core.engine.live import EngineStats
-from vc_core.io.devices import DeviceInfo, is_safe_output
+from vc_core.io.devices import DeviceInfo
+from vc_core.live.controller import LiveState
 from vc_core.neural.choice import BASE_CHOICES, BASE_LABELS, QUALITY, REALTIME
 
 SHORTCUTS = [
@@ -110,7 +110,6 @@ class MainWindow(QMainWindow):
         self.voice_clip = voice_clip
         self.settings = settings
         self.cards: dict[str, VoiceCard] = {}
-        self._confirmed_outputs: set[tuple[str, str]] = set()
         self._convert_dialog: QDialog | None = None
         self._voice_clip_dialog: QDialog | None = None
         self._shown_engine_error = ""
@@ -453,13 +452,14 @@ class MainWindow(QMainWindow):
         self.calibrate_btn.clicked.connect(live.calibrate)
         self.vmic.statusChanged.connect(self.vmic_status.setText)
         self.vmic.error.connect(self.banner.show_message)
+        self.vmic.info.connect(lambda m: self.banner.show_message(m, "info"))
         self.vmic_create.clicked.connect(self.vmic.create)
         self.vmic_remove.clicked.connect(self.vmic.remove)
-        self.vmic_use.clicked.connect(self._use_virtual_mic)
+        self.vmic_use.clicked.connect(lambda: self.vmic.play_into(self.devices))
         self._show_controls(live.controls)
         self._show_preset(live.preset)
         self._show_base_request(live.base_request)
-        self._on_state(live.state)
+        self._on_state(live.state.value)
         self._fill_cards()
         self._fill_devices()
 
@@ -490,20 +490,6 @@ class MainWindow(QMainWindow):
         data = self.combos[role].itemData(index)
         opts = self.devices.options(role)
         self.devices.select(role, None if data is None else opts[data])
-
-    def _use_virtual_mic(self) -> None:
-        from vc_core.io.routing import SINK_NAME
-
-        os.environ["PULSE_SINK"] = SINK_NAME  # the ALSA 'pulse' device plays where this says (as `vc live`)
-        if not self.devices.select_key("output", ("pulse", "ALSA")):
-            self.banner.show_message(
-                "no ALSA 'pulse' output device: install libasound2-plugins, or pick 'VoiceChanger' as the output "
-                "if your system lists it"
-            )
-            return
-        self.banner.show_message(
-            "output set to the virtual microphone: other apps can now record 'VoiceChanger Mic'", "info"
-        )
 
     # ------------------------------------------------------------------ voices
 
@@ -574,36 +560,33 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ live
 
     def on_start_clicked(self) -> None:
-        if self.live.state == "stopped":
-            out = self.devices.selected("output")
-            if (
-                out is not None
-                and not is_safe_output(out.name)
-                and (out.name, out.host_api) not in self._confirmed_outputs
-            ):
-                answer = QMessageBox.question(
-                    self,
-                    "Play on this output?",
-                    f"The converted microphone will play on {out.label()}. If that is a loudspeaker the "
-                    "microphone will hear it and howl.\n\nUse headphones or the virtual microphone. Continue?",
-                )
-                if answer != QMessageBox.StandardButton.Yes:
-                    return
-                self._confirmed_outputs.add((out.name, out.host_api))
+        out = self.live.output_needing_confirmation()
+        if out is not None:
+            answer = QMessageBox.question(
+                self,
+                "Play on this output?",
+                f"The converted microphone will play on {out.label()}. If that is a loudspeaker the "
+                "microphone will hear it and howl.\n\nUse headphones or the virtual microphone. Continue?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+            self.live.confirm_output(out)
         self.live.toggle()
 
-    def _on_state(self, state: str) -> None:
-        self.state_pill.setText(state.upper())
-        self.state_pill.setProperty("state", state)
+    def _on_state(self, value: str) -> None:
+        state = LiveState(value)
+        self.state_pill.setText(value.upper())
+        self.state_pill.setProperty("state", value)
         repolish(self.state_pill)
-        live = state == "live"
-        self.start_btn.setText("■  Stop" if live else ("…" if state in ("starting", "stopping") else "▶  Start"))
+        live = state is LiveState.LIVE
+        settled = state in (LiveState.LIVE, LiveState.STOPPED)
+        self.start_btn.setText("■  Stop" if live else ("▶  Start" if settled else "…"))
         self.start_btn.setProperty("live", live)
         repolish(self.start_btn)
-        self.start_btn.setEnabled(state in ("live", "stopped"))
-        self.calibrate_btn.setEnabled(state in ("stopped", "live"))
-        self.refresh_btn.setEnabled(state in ("stopped", "live"))
-        if state == "starting":
+        self.start_btn.setEnabled(settled)
+        self.calibrate_btn.setEnabled(settled)
+        self.refresh_btn.setEnabled(settled)
+        if state is LiveState.STARTING:
             self.plot.clear()
             self._shown_engine_error = ""
         self._show_base()
@@ -618,9 +601,10 @@ class MainWindow(QMainWindow):
         )
         self.r_rtf.set(f"{s.rtf:.3f}", "compute time / audio time; above 1 the voice cannot keep up")
         self.r_xruns.set(
-            str(s.xruns),
+            str(s.xruns) + (f" · in {s.input_overflow_ms:.0f} ms lost" if s.input_overflow_ms else ""),
             f"underrun {s.underrun_ms:.0f} ms, dropped {s.dropped_ms:.0f} ms, "
-            f"late discarded {s.late_discarded_ms:.0f} ms",
+            f"late discarded {s.late_discarded_ms:.0f} ms, input overflow {s.input_overflow_ms:.0f} ms "
+            "(the microphone's audio the engine could not queue)",
         )
         self.r_queue.set(f"{s.queue_ms:.0f} ms", f"converted audio waiting; backlog {s.backlog_ms:.0f} ms")
         if s.device_rate_hz and s.running:
@@ -650,7 +634,7 @@ class MainWindow(QMainWindow):
             self.banner.show_message(s.error)
 
     def _on_calibrating(self, on: bool) -> None:
-        self.calibrate_btn.setEnabled(not on and self.live.state in ("stopped", "live"))
+        self.calibrate_btn.setEnabled(not on and self.live.state in (LiveState.STOPPED, LiveState.LIVE))
         if on:
             self.calibration_label.setText("measuring… (≈3 s of clicks)")
 
@@ -685,7 +669,7 @@ class MainWindow(QMainWindow):
         """The base line in the live panel and "base: <label>" on the running neural voice's card."""
         live = self.live
         self.base_label.setText(live.base_text())
-        choice = live.base_choice if live.state == "live" else None
+        choice = live.base_choice if live.live else None
         for n, w in self.cards.items():
             if choice is not None and n == live.base_voice:
                 w.set_base(choice.label, choice.reason)

@@ -95,6 +95,7 @@ class EngineStats:
     xruns: int = 0
     underrun_ms: float = 0.0
     dropped_ms: float = 0.0  # input dropped because the worker fell behind
+    input_overflow_ms: float = 0.0  # input the callback could not queue: the input ring was full
     drift_skipped_ms: float = 0.0  # split streams: output skipped because the two clocks drift
     late_discarded_ms: float = 0.0  # converted audio that arrived after its slot had played
     uptime_s: float = 0.0
@@ -615,6 +616,7 @@ class LiveEngine:
             xruns=c.xruns,
             underrun_ms=c.underrun_samples * ms,
             dropped_ms=self._dropped * ms_in,
+            input_overflow_ms=c.input_overflow_samples * ms_in,
             drift_skipped_ms=c.drift_skipped * ms,
             late_discarded_ms=c.late_discarded * ms,
             uptime_s=time.monotonic() - self._t_start if self._t_start else 0.0,

@@ -284,3 +284,13 @@ def _unload_quietly(module_id: int) -> None:
         _pactl("unload-module", str(module_id))
     except RoutingError as exc:
         log.warning("could not unload module %d while undoing a failed create: %s", module_id, exc)
+
+
+PULSE_DEVICE = "pulse"  # PortAudio's ALSA device that plays into the sound server's chosen sink
+
+
+def play_into_sink(sink_name: str = SINK_NAME) -> str:
+    """Make this process's ALSA ``pulse`` device play into ``sink_name`` (the virtual mic's sink);
+    returns that device's name to open. Applies to streams opened from now on."""
+    os.environ["PULSE_SINK"] = sink_name
+    return PULSE_DEVICE
