@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
         "output_gain_db": 0.0,
         "monitor_gain_db": 0.0,
         "monitor_wet_ratio": 1.0,
+        "denoise": "off",  # mic cleanup: off | light (RNNoise) | strong (DeepFilterNet3)
     },
     "latency_preset": "balanced",
     "neural_base": AUTO,
@@ -124,6 +125,8 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
     out = _merge(DEFAULTS, data)
     if out["latency_preset"] not in ("lowest", "low", "balanced", "safe", "safest"):
         out["latency_preset"] = "balanced"
+    if out["controls"]["denoise"] not in ("off", "light", "strong"):
+        out["controls"]["denoise"] = "off"
     if out["neural_base"] not in BASE_CHOICES:
         out["neural_base"] = AUTO
     if out["convert"]["format"] not in ("wav", "flac", "ogg"):

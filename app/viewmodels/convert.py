@@ -18,7 +18,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, QThread, pyqtSignal
 
 from app.viewmodels.tasks import TaskRunner
-from vc_core.config import GateConfig, MixConfig, VoiceParams
+from vc_core.config import DenoiseConfig, DenoiseSetting, GateConfig, MixConfig, VoiceParams
 from vc_core.convert import Cancelled, batch_outputs, convert_file
 from vc_core.errors import ConfigError, VcError
 from vc_core.io.audiofile import AudioReader, read_audio
@@ -94,10 +94,12 @@ class _ConvertThread(QThread):
         overwrite: bool,
         cancel: threading.Event,
         base_request: str = AUTO,
+        denoise: DenoiseSetting = DenoiseSetting.OFF,
     ) -> None:
         super().__init__()
         self._library, self._voice, self._jobs, self._params = library, voice, jobs, params
         self._overwrite, self._cancel, self._base_request = overwrite, cancel, base_request
+        self._denoise = denoise
 
     def run(self) -> None:
         try:
@@ -114,7 +116,7 @@ class _ConvertThread(QThread):
                     dst,
                     self._params,
                     GateConfig(enabled=False),
-                    MixConfig(),
+                    MixConfig(denoise=DenoiseConfig(self._denoise)),
                     overwrite=self._overwrite,
                     progress=lambda f, i=i: self.progress.emit(i, f),
                     cancel=self._cancel.is_set,
@@ -149,6 +151,7 @@ class ConvertViewModel(QObject):
         super().__init__(parent)
         self.library = library
         self.base_request = base_request  # the live view's neural base request (the window keeps it in step)
+        self.denoise = DenoiseSetting.OFF  # the live mic cleanup (kept in step by app.main), so files sound alike
         self.files: list[Path] = []
         self.outputs: dict[int, Path] = {}
         self.voice = "deep"
@@ -220,6 +223,7 @@ class ConvertViewModel(QObject):
             self.overwrite,
             self._cancel,
             self.base_request,
+            self.denoise,
         )
         t.progress.connect(self._on_progress)
         t.fileDone.connect(self._on_file_done)

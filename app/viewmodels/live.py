@@ -26,7 +26,8 @@ from PyQt6.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
 from app.viewmodels.devices import DevicesViewModel, key_of
 from app.viewmodels.library import LibraryViewModel
 from app.viewmodels.tasks import TaskRunner
-from vc_core.config import GateConfig, MixConfig, MonitorConfig, VoiceParams
+from vc_core.config import DenoiseConfig, DenoiseSetting, GateConfig, MixConfig, MonitorConfig, VoiceParams
+from vc_core.dsp.denoise import denoise_availability
 from vc_core.engine.live import EngineStats
 from vc_core.engine.session import LiveSession
 from vc_core.errors import ConfigError
@@ -70,13 +71,30 @@ class Controls:
     output_gain_db: float = 0.0
     monitor_gain_db: float = 0.0
     monitor_wet_ratio: float = 1.0
+    denoise: str = DenoiseSetting.OFF.value  # mic cleanup: off | light | strong
 
-    def configs(self, passthrough: bool, monitor_on: bool) -> tuple[VoiceParams, GateConfig, MixConfig, MonitorConfig]:
-        """The engine's configs; raises ConfigError naming the field and range."""
+    def denoise_setting(self) -> DenoiseSetting:
+        try:
+            return DenoiseSetting(self.denoise)
+        except ValueError:
+            raise ConfigError(
+                f"denoise = {self.denoise!r}: use one of " + ", ".join(d.value for d in DenoiseSetting)
+            ) from None
+
+    def configs(
+        self, passthrough: bool, monitor_on: bool, denoise_reserve: DenoiseSetting | None = None
+    ) -> tuple[VoiceParams, GateConfig, MixConfig, MonitorConfig]:
+        """The engine's configs (the chain keeps latency for ``denoise_reserve``, default the
+        setting itself); raises ConfigError naming the field and range."""
         return (
             VoiceParams(self.pitch_semitones, self.formant_ratio),
             GateConfig(enabled=self.gate_enabled, threshold_dbfs=self.gate_threshold_dbfs),
-            MixConfig(input_gain_db=self.input_gain_db, output_gain_db=self.output_gain_db, passthrough=passthrough),
+            MixConfig(
+                input_gain_db=self.input_gain_db,
+                output_gain_db=self.output_gain_db,
+                passthrough=passthrough,
+                denoise=DenoiseConfig(self.denoise_setting(), denoise_reserve),
+            ),
             MonitorConfig(enabled=monitor_on, gain_db=self.monitor_gain_db, wet_ratio=self.monitor_wet_ratio),
         )
 
@@ -159,6 +177,9 @@ class LiveViewModel(QObject):
         self.delay_resets = 0
         self.calibration: Calibration | None = None
         self._confirmed_outputs: set[tuple[str, str]] = set()  # speaker outputs the user accepted
+        # why each mic-cleanup setting cannot run here (None: it can); views grey those out
+        self.denoise_unavailable: dict[DenoiseSetting, str | None] = denoise_availability()
+        self._denoise_reserved: DenoiseSetting | None = None  # what the running chain keeps latency for
         self._tasks = TaskRunner(self)
         # voice switches queue: the latest pick waits while one loads
         self._pending_voice: str | None = None
@@ -221,7 +242,8 @@ class LiveViewModel(QObject):
             self.error.emit("pick a voice first")
             return None
         try:
-            params, gate, mix, mon_cfg = self.controls.configs(self.passthrough, mon is not None)
+            reserve = self._denoise_reserve(self.controls.denoise_setting())
+            params, gate, mix, mon_cfg = self.controls.configs(self.passthrough, mon is not None, reserve)
         except ConfigError as e:
             self.error.emit(str(e))
             return None
@@ -247,6 +269,7 @@ class LiveViewModel(QObject):
         if request is None:
             return
         self._set_state(LiveState.STARTING)
+        self._denoise_reserved = request.mix.denoise.reserved
         self._tasks.run(
             lambda: self.controller.start(request), "starting the live session", self._started, self._start_failed
         )
@@ -315,7 +338,40 @@ class LiveViewModel(QObject):
     def toggle_passthrough(self) -> None:
         self.set_passthrough(not self.passthrough)
 
-    def set_control(self, name: str, value: float | bool) -> bool:
+    def _denoise_reserve(self, setting: DenoiseSetting) -> DenoiseSetting:
+        """What a new chain keeps latency for: none while cleanup is off; once it is on, the
+        heaviest setting that runs here, so that every setting switches live without a reopen
+        (strong costs 10 ms more than light)."""
+        if setting is DenoiseSetting.OFF:
+            return DenoiseSetting.OFF
+        usable = [d for d in DenoiseSetting if self.denoise_unavailable.get(d) is None]
+        return max(usable, key=lambda d: d.rank, default=setting)
+
+    def set_denoise(self, value: str) -> bool:
+        """Mic cleanup off/light/strong. A setting that cannot run here is refused with its reason.
+        While live it crossfades in; from off, the stream restarts once (the chain then keeps the
+        latency a denoiser needs)."""
+        try:
+            setting = replace(self.controls, denoise=value).denoise_setting()
+        except ConfigError as e:
+            self.error.emit(str(e))
+            self.controlsChanged.emit(self.controls)
+            return False
+        reason = self.denoise_unavailable.get(setting)
+        if reason is not None:
+            self.error.emit(f"mic cleanup {setting.value!r} is unavailable: {reason}")
+            self.controlsChanged.emit(self.controls)
+            return False
+        reserved = self._denoise_reserved
+        if self.live and reserved is not None and setting.rank > reserved.rank:
+            self.controls = replace(self.controls, denoise=setting.value)
+            self.controlsChanged.emit(self.controls)
+            self.info.emit(f"restarting: mic cleanup '{setting.value}' needs latency the running stream did not keep")
+            self.stop(then=self.start)
+            return True
+        return self.set_control("denoise", setting.value)
+
+    def set_control(self, name: str, value: float | bool | str) -> bool:
         """Change one control; on a rejected value emit ``error`` and keep the previous controls."""
         old = self.controls
         try:
@@ -336,7 +392,8 @@ class LiveViewModel(QObject):
     def _apply(self) -> None:
         """Validate and hand the settings to the running engine (raises ConfigError)."""
         mon = self.devices.selected("monitor")
-        params, gate, mix, mon_cfg = self.controls.configs(self.passthrough, mon is not None)
+        reserve = self._denoise_reserved if self.state is not LiveState.STOPPED else None
+        params, gate, mix, mon_cfg = self.controls.configs(self.passthrough, mon is not None, reserve)
         self.controller.update(params, gate, mix)  # raises ConfigError for an impossible voice total
         self.controller.set_monitor(mon_cfg)
 

@@ -11,7 +11,7 @@ import contextlib
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, Qt
-from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut, QStandardItemModel
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -39,6 +39,7 @@ from app.viewmodels.virtual_mic import VirtualMicViewModel
 from app.viewmodels.voice_clip import VoiceClipViewModel
 from app.views.controls import Readout, ValueSlider, panel
 from app.views.widgets import Banner, LevelMeter, ScrollingPlot, VoiceCard, repolish
+from vc_core.config import DenoiseSetting
 from vc_core.engine.live import EngineStats
 from vc_core.io.devices import DeviceInfo
 from vc_core.live.controller import LiveState
@@ -64,7 +65,25 @@ BASE_ITEM_TIPS = {
     QUALITY: "Whisper + HiFi-GAN: loses the fewest words; needs a GPU to run live",
     REALTIME: "Runs live on one CPU core",
 }
-STAGE_LABELS = {"resample_in": "in", "gate": "gate", "voice": "voice", "output_gain": "gain", "resample_out": "out"}
+DENOISE_TITLES = {
+    DenoiseSetting.OFF: "Off",
+    DenoiseSetting.LIGHT: "Light · RNNoise",
+    DenoiseSetting.STRONG: "Strong · DeepFilterNet3",
+}
+DENOISE_TOOLTIP = (
+    "Removes background noise (fans, keyboards, traffic, other voices) before the voice converts it.\n"
+    "Light: RNNoise, cheap. Strong: DeepFilterNet3, cleaner, more CPU.\n\n"
+    "Turning it on while live restarts the stream once; after that every setting switches live."
+)
+STAGE_LABELS = {
+    "resample_denoise": "dn-in",
+    "denoise": "denoise",
+    "resample_in": "in",
+    "gate": "gate",
+    "voice": "voice",
+    "output_gain": "gain",
+    "resample_out": "out",
+}
 
 
 class ShortcutsDialog(QDialog):
@@ -292,6 +311,23 @@ class MainWindow(QMainWindow):
                 )
         grid.addWidget(base_lab, 4, 0)
         grid.addWidget(self.base_combo, 4, 1)
+        clean_lab = QLabel("Mic cleanup")
+        clean_lab.setObjectName("muted")
+        clean_lab.setToolTip(DENOISE_TOOLTIP)
+        self.denoise_combo = QComboBox()
+        self.denoise_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.denoise_combo.setToolTip(DENOISE_TOOLTIP)
+        model = self.denoise_combo.model()
+        for setting, title in DENOISE_TITLES.items():
+            self.denoise_combo.addItem(title, setting.value)
+            reason = self.live.denoise_unavailable.get(setting)
+            if reason is not None and isinstance(model, QStandardItemModel):
+                item = model.item(self.denoise_combo.count() - 1)
+                if item is not None:
+                    item.setEnabled(False)  # greyed, with the reason as its tooltip
+                    item.setToolTip(f"unavailable: {reason}")
+        grid.addWidget(clean_lab, 4, 3)
+        grid.addWidget(self.denoise_combo, 4, 4)
         cl.addLayout(grid)
         left.addWidget(cf)
 
@@ -449,6 +485,7 @@ class MainWindow(QMainWindow):
         self.gate_check.toggled.connect(lambda on: live.set_control("gate_enabled", on))
         self.preset_combo.activated.connect(lambda i: live.set_preset(self.preset_combo.itemData(i)))
         self.base_combo.activated.connect(lambda i: live.set_base_request(self.base_combo.itemData(i)))
+        self.denoise_combo.activated.connect(lambda i: live.set_denoise(self.denoise_combo.itemData(i)))
         self.calibrate_btn.clicked.connect(live.calibrate)
         self.vmic.statusChanged.connect(self.vmic_status.setText)
         self.vmic.error.connect(self.banner.show_message)
@@ -658,6 +695,9 @@ class MainWindow(QMainWindow):
         self.gate_check.setChecked(c.gate_enabled)
         self.gate_check.blockSignals(False)
         self.sliders["gate_threshold_dbfs"].setEnabled(c.gate_enabled)
+        i = self.denoise_combo.findData(c.denoise)
+        if i >= 0:
+            self.denoise_combo.setCurrentIndex(i)
 
     def _show_base_request(self, request: str) -> None:
         self.convert.base_request = request  # files convert on the base the live voice uses
