@@ -58,7 +58,8 @@ def build(
     live.set_base_request(settings["neural_base"])  # validated by migrate(); files convert on the same base
     vmic = VirtualMicViewModel(vmic_state)
     convert = ConvertViewModel(lib, base_request=live.base_request)
-    # files are cleaned as the live input is (a converted file sounds like the live voice)
+    # files convert on the live base and are cleaned as the live input is: a file sounds like the live voice
+    live.baseRequestChanged.connect(lambda r: setattr(convert, "base_request", r))
     live.controlsChanged.connect(lambda c: setattr(convert, "denoise", c.denoise_setting()))
     voice_clip = VoiceClipViewModel(library_vm, devices, live_input=live.input_in_use)
     library_vm.refresh()

@@ -70,12 +70,12 @@ def test_live_on_virtual_devices(qtbot, app_rig, tmp_path: Path, qapp) -> None: 
     assert c.detected >= 4, c
     assert 2.0 < c.device_ms < 400.0, c  # 21–48 ms idle; more under load
     assert c.engine_ms > 40.0, c
-    assert w.r_measured.value.text() == f"{c.total_ms:.1f} ms"
+    assert w.live_panel.r_measured.value.text() == f"{c.total_ms:.1f} ms"
     assert devices.select_key("input", ("app_mic_src", "ALSA"))
     # a card's sample plays on the output (no monitor chosen yet)
-    assert w.cards["robot"].play.isEnabled()
+    assert w.voices_panel.cards["robot"].play.isEnabled()
     with qtbot.waitSignal(a.library.sampleReady, timeout=10000) as smp:
-        w.cards["robot"].play.click()
+        w.voices_panel.cards["robot"].play.click()
     assert smp.args[0] == "robot"
     assert len(smp.args[1]) > smp.args[2]  # more than a second of audio
     a.library.select("robot")
@@ -86,9 +86,9 @@ def test_live_on_virtual_devices(qtbot, app_rig, tmp_path: Path, qapp) -> None: 
     try:
         with qtbot.waitSignal(live.stateChanged, timeout=20000, check_params_cb=lambda s: s == "live"):
             live.start()
-        assert w.state_pill.text() == "LIVE" and w.start_btn.text().endswith("Stop")
+        assert w.state_pill.text() == "LIVE" and w.live_panel.start_btn.text().endswith("Stop")
         sd.play(0.5 * np.asarray(x), 48000, device=mic.index, loop=True)
-        qtbot.waitUntil(lambda: w.meter_in.db > -40 and w.meter_out.db > -40, timeout=15000)
+        qtbot.waitUntil(lambda: w.live_panel.meter_in.db > -40 and w.live_panel.meter_out.db > -40, timeout=15000)
         s = live.last_stats
         assert s.running, s
         assert s.voice == "robot", s
@@ -124,12 +124,12 @@ def test_live_on_virtual_devices(qtbot, app_rig, tmp_path: Path, qapp) -> None: 
         assert "still on the previous devices" in sig.args[0]
         assert live.session.device is old and old.running
         assert devices.selected("output") == spk
-        assert w.combos["output"].currentText().startswith("app_spk")
+        assert w.devices_panel.combos["output"].currentText().startswith("app_spk")
         assert w.banner.isVisible() and "Gone USB Headset" in w.banner.text.text()
         calls = live.session.engine.callback_count
         qtbot.wait(300)
         assert live.session.engine.callback_count > calls  # still streaming
-        qtbot.waitUntil(lambda: w.meter_out.db > -40, timeout=5000)
+        qtbot.waitUntil(lambda: w.live_panel.meter_out.db > -40, timeout=5000)
         w.banner.hide()
 
         qtbot.wait(6000)  # let the plot scroll (the screenshot shows it)

@@ -119,7 +119,7 @@ def test_a_device_that_vanishes_while_open_gives_a_banner_and_stops(qtbot, wd_ri
         assert "no longer has the sink 'wd_gone'" in err.args[0]
         qtbot.waitUntil(lambda: live.state.value == "stopped", timeout=5000)
         assert w.banner.isVisible() and "wd_gone" in w.banner.text.text()
-        assert w.state_pill.text() == "STOPPED" and w.start_btn.isEnabled()
+        assert w.state_pill.text() == "STOPPED" and w.live_panel.start_btn.isEnabled()
         assert live.controller.session is None and not live.last_stats.running
         assert not any(t.name in ("vc-worker", "vc-live-watchdog") and t.is_alive() for t in threading.enumerate())
     finally:

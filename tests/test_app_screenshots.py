@@ -61,8 +61,8 @@ def test_voice_from_clip_screenshot(qtbot, qapp, tmp_path: Path) -> None:  # typ
     a = build(settings_path=tmp_path / "s.json", user_voices=tmp_path / "voices", scan_devices=False)
     qtbot.addWidget(a.window)
     w = a.window
-    assert w.new_voice_btn.isEnabled()
-    w.new_voice_btn.click()
+    assert w.voices_panel.new_voice_btn.isEnabled()
+    w.voices_panel.new_voice_btn.click()
     dlg = w._voice_clip_dialog
     assert dlg is not None and dlg.isVisible()
     dlg.resize(980, 820)
@@ -89,7 +89,7 @@ def test_voice_from_clip_screenshot(qtbot, qapp, tmp_path: Path) -> None:  # typ
         dlg.create_btn.click()
     assert dlg.result.isVisible() and "Austen reader" in dlg.result_title.text()
     assert dlg.r_used.value.text() == "7.1 s" and dlg.r_f0.value.text().endswith("Hz")
-    assert "austen-reader" in w.cards  # the library view-model was refreshed: the card is in the main window
+    assert "austen-reader" in w.voices_panel.cards  # the library view-model was refreshed: the card is in the main window
     w.banner.hide()
     qtbot.wait(50)
     assert dlg.grab().save(str(screenshot_path("voice_from_clip.png", tmp_path)))

@@ -103,7 +103,7 @@ def test_import_zip_bundle_adds_a_card(app, qtbot, tmp_path: Path) -> None:  # t
     card = next(c for c in app.library.cards if c.name == "robot2")
     assert card.user and card.kind == "effects"
     assert (tmp_path / "voices" / "robot2" / "manifest.json").is_file()
-    assert "robot2" in app.window.cards
+    assert "robot2" in app.window.voices_panel.cards
 
 
 def test_import_rejects_tampered_and_duplicate_bundles(app, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -131,9 +131,9 @@ def test_shortcuts_select_voices_and_toggle_passthrough(app, qtbot) -> None:  # 
     names = app.library.names()
     qtbot.keyClick(w, Qt.Key.Key_3)
     assert app.library.selected == names[2]
-    assert w.cards[names[2]].property("selected") is True
+    assert w.voices_panel.cards[names[2]].property("selected") is True
     qtbot.keyClick(w, Qt.Key.Key_P)
-    assert app.live.passthrough and w.pass_btn.isChecked()
+    assert app.live.passthrough and w.live_panel.pass_btn.isChecked()
     qtbot.keyClick(w, Qt.Key.Key_P)
     assert not app.live.passthrough
     dlg = w.show_shortcuts()
@@ -156,7 +156,7 @@ def test_rejected_control_keeps_previous_value(app, qtbot) -> None:  # type: ign
     assert "formant_ratio" in sig.args[0] and "0.7" in sig.args[0]
     assert live.controls.formant_ratio == 1.0 and live.controls.pitch_semitones == 3.0
     live.set_preset("low")
-    assert app.window.preset_combo.currentData() == "low"
+    assert app.window.sound_panel.preset_combo.currentData() == "low"
 
 
 def test_settings_saved_on_close(app, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -171,27 +171,27 @@ def test_settings_saved_on_close(app, qtbot, tmp_path: Path) -> None:  # type: i
     again = build(settings_path=tmp_path / "settings.json", user_voices=tmp_path / "voices", scan_devices=False)
     qtbot.addWidget(again.window)
     assert again.library.selected == "robot" and again.live.preset == "safe"
-    assert again.window.sliders["output_gain_db"].value() == -6.0
+    assert again.window.sound_panel.sliders["output_gain_db"].value() == -6.0
 
 
 # ---------------------------------------------------------------------------- neural base
 
 
 def test_base_request_persists_through_settings(app, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    assert app.live.base_request == "auto" and app.window.base_combo.currentData() == "auto"
-    assert [app.window.base_combo.itemText(i) for i in range(3)] == [
+    assert app.live.base_request == "auto" and app.window.sound_panel.base_combo.currentData() == "auto"
+    assert [app.window.sound_panel.base_combo.itemText(i) for i in range(3)] == [
         "Automatic",
         "Best quality (GPU)",
         "Real time (CPU)",
     ]
-    app.window.base_combo.activated.emit(app.window.base_combo.findData("realtime"))  # as a user's pick
+    app.window.sound_panel.base_combo.activated.emit(app.window.sound_panel.base_combo.findData("realtime"))  # as a user's pick
     assert app.live.base_request == "realtime" and app.convert.base_request == "realtime"
     app.window.close()
     assert json.loads((tmp_path / "settings.json").read_text())["neural_base"] == "realtime"
     again = build(settings_path=tmp_path / "settings.json", user_voices=tmp_path / "voices", scan_devices=False)
     qtbot.addWidget(again.window)
     assert again.live.base_request == "realtime" and again.convert.base_request == "realtime"
-    assert again.window.base_combo.currentData() == "realtime"
+    assert again.window.sound_panel.base_combo.currentData() == "realtime"
     # a value this app does not know (hand-edited, or from a newer app) reads as the default
     data = json.loads((tmp_path / "settings.json").read_text())
     (tmp_path / "settings.json").write_text(json.dumps({**data, "neural_base": "turbo"}))
@@ -206,7 +206,7 @@ def test_invalid_base_request_is_rejected(app, qtbot) -> None:  # type: ignore[n
     with qtbot.waitSignal(live.error, timeout=1000) as sig:
         assert not live.set_base_request("turbo")
     assert "turbo" in sig.args[0] and "realtime" in sig.args[0]
-    assert live.base_request == "quality" and app.window.base_combo.currentData() == "quality"
+    assert live.base_request == "quality" and app.window.sound_panel.base_combo.currentData() == "quality"
     assert app.convert.base_request == "quality"
 
 
@@ -254,24 +254,24 @@ def test_live_start_and_voice_switch_report_the_chosen_base(app, qtbot, monkeypa
     live, w = app.live, app.window
     live.controller = LiveController(app.library.library, _NoDeviceSession, presence=None, load=load_voice)
     app.library.select("heart")
-    assert w.base_label.text() == "—"
+    assert w.live_panel.base_label.text() == "—"
 
     with qtbot.waitSignal(live.baseChosen, timeout=20000) as sig:
         live.start()
     choice = sig.args[0]
     assert isinstance(choice, BaseChoice) and choice.base == REALTIME and choice.quality_rtf == 5.0
     assert live.live and live.base_choice == choice and requests == ["auto"] and len(measured) == 1
-    assert w.base_label.text().startswith("Real time (CPU) — the quality base is too slow here (RTF 5.00 > 0.5")
-    assert w.cards["heart"].base_line.isVisibleTo(w) and w.cards["heart"].base_line.text() == "base: Real time (CPU)"
+    assert w.live_panel.base_label.text().startswith("Real time (CPU) — the quality base is too slow here (RTF 5.00 > 0.5")
+    assert w.voices_panel.cards["heart"].base_line.isVisibleTo(w) and w.voices_panel.cards["heart"].base_line.text() == "base: Real time (CPU)"
 
     # a voice switch loads through the same choice: the speed is remembered, not measured again
     with qtbot.waitSignal(live.baseChosen, timeout=20000):
         app.library.select("joe")
     assert len(measured) == 1
-    assert w.base_label.text() == (
+    assert w.live_panel.base_label.text() == (
         "Real time (CPU) — the quality base is too slow here (RTF 5.00 > 0.5, measured earlier on this machine)"
     )
-    assert w.cards["joe"].base_line.text() == "base: Real time (CPU)" and not w.cards["heart"].base_line.isVisibleTo(w)
+    assert w.voices_panel.cards["joe"].base_line.text() == "base: Real time (CPU)" and not w.voices_panel.cards["heart"].base_line.isVisibleTo(w)
 
     # a new request while live waits for the next voice switch (no restart, devices stay open)
     session = live.session
@@ -281,12 +281,12 @@ def test_live_start_and_voice_switch_report_the_chosen_base(app, qtbot, monkeypa
     with qtbot.waitSignal(live.baseChosen, timeout=20000) as sig:
         app.library.select("deep")  # an effects voice
     assert sig.args[0] is None and requests[-1] == "quality"
-    assert w.base_label.text() == "effects voice: no neural base"
-    assert not any(c.base_line.isVisibleTo(w) for c in w.cards.values())
+    assert w.live_panel.base_label.text() == "effects voice: no neural base"
+    assert not any(c.base_line.isVisibleTo(w) for c in w.voices_panel.cards.values())
 
     with qtbot.waitSignal(live.stateChanged, timeout=5000, check_params_cb=lambda s: s == "stopped"):
         live.stop()
-    assert w.base_label.text() == "—"
+    assert w.live_panel.base_label.text() == "—"
 
 
 def test_convert_loads_the_voice_on_the_live_base_request(app, qtbot, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -458,7 +458,7 @@ def test_mic_cleanup_greys_what_cannot_run_and_switches_live(qtbot, monkeypatch,
     qtbot.addWidget(a.window)
     live, w = a.live, a.window
     try:
-        combo = w.denoise_combo
+        combo = w.sound_panel.denoise_combo
         model = combo.model()
         strong = model.item(combo.findData("strong"))
         assert not strong.isEnabled() and reason in strong.toolTip()
@@ -490,7 +490,7 @@ def test_mic_cleanup_greys_what_cannot_run_and_switches_live(qtbot, monkeypatch,
         assert live.set_denoise("off")
         assert live.session is session and live.live
         assert live.session.engine._settings.mix.denoise.setting is DenoiseSetting.OFF
-        assert w.denoise_combo.currentData() == "off"
+        assert w.sound_panel.denoise_combo.currentData() == "off"
         assert live.set_denoise("light") and live.session is session
         assert a.convert.denoise is DenoiseSetting.LIGHT  # files are cleaned as the live input is
         w.save_state()

@@ -150,7 +150,7 @@ class ConvertViewModel(QObject):
     def __init__(self, library: VoiceLibrary, base_request: str = AUTO, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.library = library
-        self.base_request = base_request  # the live view's neural base request (the window keeps it in step)
+        self.base_request = base_request  # the live view's neural base request (app.main keeps it in step)
         self.denoise = DenoiseSetting.OFF  # the live mic cleanup (kept in step by app.main), so files sound alike
         self.files: list[Path] = []
         self.outputs: dict[int, Path] = {}

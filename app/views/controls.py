@@ -68,14 +68,21 @@ class Readout(QWidget):
             self.setToolTip(tooltip)
 
 
+class Panel(QFrame):
+    """A titled panel (the QSS styles ``#panel``); ``lay`` is its vertical layout."""
+
+    def __init__(self, title: str | None = None, spacing: int = 10, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("panel")
+        self.lay = QVBoxLayout(self)
+        self.lay.setContentsMargins(16, 14, 16, 16)
+        self.lay.setSpacing(spacing)
+        if title:
+            t = QLabel(title.upper())
+            t.setObjectName("panelTitle")
+            self.lay.addWidget(t)
+
+
 def panel(title: str | None = None, spacing: int = 10) -> tuple[QFrame, QVBoxLayout]:
-    frame = QFrame()
-    frame.setObjectName("panel")
-    lay = QVBoxLayout(frame)
-    lay.setContentsMargins(16, 14, 16, 16)
-    lay.setSpacing(spacing)
-    if title:
-        t = QLabel(title.upper())
-        t.setObjectName("panelTitle")
-        lay.addWidget(t)
-    return frame, lay
+    p = Panel(title, spacing)
+    return p, p.lay
