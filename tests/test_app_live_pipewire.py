@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.main import build
 from tests.helpers import speech_at
+from tests.support.app import app_in
 from tests.support.pipewire import PipeWireSession, refresh_sounddevice, requires_pipewire
 from tests.support.screenshots import screenshot_path
 from vc_core.io.devices import find_device
@@ -50,13 +50,7 @@ def test_live_on_virtual_devices(qtbot, app_rig, tmp_path: Path, qapp) -> None: 
 
     theme.apply(qapp)
     sd = load_sounddevice()
-    a = build(
-        settings_path=tmp_path / "settings.json",
-        user_voices=tmp_path / "voices",
-        vmic_state=tmp_path / "vmic.json",
-        scan_devices=False,
-    )
-    qtbot.addWidget(a.window)
+    a = app_in(tmp_path, qtbot)
     w, live, devices = a.window, a.live, a.devices
     assert devices.refresh(rescan=False, wanted={"input": ("app_spk_src", "ALSA"), "output": ("app_spk", "ALSA")})
     assert devices.selected("input").name == "app_spk_src" and devices.selected("output").name == "app_spk"

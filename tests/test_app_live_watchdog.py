@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from app.main import App, build
+from app.main import App
+from tests.support.app import app_in
 from tests.support.pipewire import PipeWireSession, refresh_sounddevice, requires_pipewire
 from vc_core.engine.session import PRESENCE_PERIOD_S
 
@@ -44,13 +45,7 @@ def wd_rig(pipewire_session: PipeWireSession) -> Iterator[PipeWireSession]:
 
 
 def _app(tmp_path: Path, qtbot, output: str) -> App:  # type: ignore[no-untyped-def]
-    a = build(
-        settings_path=tmp_path / "settings.json",
-        user_voices=tmp_path / "voices",
-        vmic_state=tmp_path / "vmic.json",
-        scan_devices=False,
-    )
-    qtbot.addWidget(a.window)
+    a = app_in(tmp_path, qtbot)
     assert a.devices.refresh(rescan=False, wanted={"input": ("wd_spk_src", "ALSA"), "output": (output, "ALSA")})
     a.library.select("deep")
     return a

@@ -25,6 +25,7 @@ from app.viewmodels.convert import ConvertViewModel
 from app.viewmodels.devices import DevicesViewModel
 from app.viewmodels.library import import_bundle
 from tests.helpers import REPO, librivox_clip
+from tests.support.app import app_in
 from vc_core.engine.session import LiveSession
 from vc_core.errors import ConfigError, DeviceError, ModelBundleError
 from vc_core.io.devices import DeviceInfo
@@ -40,13 +41,7 @@ def _dev(name: str, idx: int, inp: bool) -> DeviceInfo:
 
 @pytest.fixture
 def app(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
-    a = build(
-        settings_path=tmp_path / "settings.json",
-        user_voices=tmp_path / "voices",
-        vmic_state=tmp_path / "vmic.json",
-        scan_devices=False,
-    )
-    qtbot.addWidget(a.window)
+    a = app_in(tmp_path, qtbot)
     yield a
     a.live.shutdown()
 
@@ -184,7 +179,9 @@ def test_base_request_persists_through_settings(app, qtbot, tmp_path: Path) -> N
         "Best quality (GPU)",
         "Real time (CPU)",
     ]
-    app.window.sound_panel.base_combo.activated.emit(app.window.sound_panel.base_combo.findData("realtime"))  # as a user's pick
+    app.window.sound_panel.base_combo.activated.emit(
+        app.window.sound_panel.base_combo.findData("realtime")
+    )  # as a user's pick
     assert app.live.base_request == "realtime" and app.convert.base_request == "realtime"
     app.window.close()
     assert json.loads((tmp_path / "settings.json").read_text())["neural_base"] == "realtime"
@@ -261,8 +258,13 @@ def test_live_start_and_voice_switch_report_the_chosen_base(app, qtbot, monkeypa
     choice = sig.args[0]
     assert isinstance(choice, BaseChoice) and choice.base == REALTIME and choice.quality_rtf == 5.0
     assert live.live and live.base_choice == choice and requests == ["auto"] and len(measured) == 1
-    assert w.live_panel.base_label.text().startswith("Real time (CPU) — the quality base is too slow here (RTF 5.00 > 0.5")
-    assert w.voices_panel.cards["heart"].base_line.isVisibleTo(w) and w.voices_panel.cards["heart"].base_line.text() == "base: Real time (CPU)"
+    assert w.live_panel.base_label.text().startswith(
+        "Real time (CPU) — the quality base is too slow here (RTF 5.00 > 0.5"
+    )
+    assert (
+        w.voices_panel.cards["heart"].base_line.isVisibleTo(w)
+        and w.voices_panel.cards["heart"].base_line.text() == "base: Real time (CPU)"
+    )
 
     # a voice switch loads through the same choice: the speed is remembered, not measured again
     with qtbot.waitSignal(live.baseChosen, timeout=20000):
@@ -271,7 +273,9 @@ def test_live_start_and_voice_switch_report_the_chosen_base(app, qtbot, monkeypa
     assert w.live_panel.base_label.text() == (
         "Real time (CPU) — the quality base is too slow here (RTF 5.00 > 0.5, measured earlier on this machine)"
     )
-    assert w.voices_panel.cards["joe"].base_line.text() == "base: Real time (CPU)" and not w.voices_panel.cards["heart"].base_line.isVisibleTo(w)
+    assert w.voices_panel.cards["joe"].base_line.text() == "base: Real time (CPU)" and not w.voices_panel.cards[
+        "heart"
+    ].base_line.isVisibleTo(w)
 
     # a new request while live waits for the next voice switch (no restart, devices stay open)
     session = live.session
@@ -449,13 +453,7 @@ def test_mic_cleanup_greys_what_cannot_run_and_switches_live(qtbot, monkeypatch,
         "denoise_availability",
         lambda: {DenoiseSetting.OFF: None, DenoiseSetting.LIGHT: None, DenoiseSetting.STRONG: reason},
     )
-    a = build(
-        settings_path=tmp_path / "settings.json",
-        user_voices=tmp_path / "voices",
-        vmic_state=tmp_path / "vmic.json",
-        scan_devices=False,
-    )
-    qtbot.addWidget(a.window)
+    a = app_in(tmp_path, qtbot)
     live, w = a.live, a.window
     try:
         combo = w.sound_panel.denoise_combo
