@@ -89,7 +89,8 @@ def test_voice_from_clip_screenshot(qtbot, qapp, tmp_path: Path) -> None:  # typ
         dlg.create_btn.click()
     assert dlg.result.isVisible() and "Austen reader" in dlg.result_title.text()
     assert dlg.r_used.value.text() == "7.1 s" and dlg.r_f0.value.text().endswith("Hz")
-    assert "austen-reader" in w.voices_panel.cards  # the library view-model was refreshed: the card is in the main window
+    # the library view-model was refreshed: the card is in the main window
+    assert "austen-reader" in w.voices_panel.cards
     w.banner.hide()
     qtbot.wait(50)
     assert dlg.grab().save(str(screenshot_path("voice_from_clip.png", tmp_path)))
