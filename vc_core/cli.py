@@ -374,7 +374,8 @@ def cmd_live(a: argparse.Namespace) -> int:
         from vc_core.io import routing
 
         mic = routing.create_virtual_mic(rate_hz=a.rate or 48000)
-        a.output = a.output or routing.play_into_sink(mic.sink_name)
+        pulse = routing.play_into_sink(mic.sink_name)  # streams opened from now on play into the mic
+        a.output = a.output or pulse
         a.allow_feedback = True
     out_name = resolve_device(a.output, "output", a.host_api)
     if not a.allow_feedback and not is_safe_output(out_name.name):
