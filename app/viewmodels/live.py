@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from PyQt6.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
@@ -212,6 +212,10 @@ class LiveViewModel(QObject):
             return None
         pair = self.controller.devices()
         return pair[0] if pair is not None else self.devices.selected("input")  # starting: being opened
+
+    def saved(self) -> dict[str, Any]:
+        """What the settings file keeps of the live session: the controls, the preset, the base request."""
+        return {"controls": asdict(self.controls), "latency_preset": self.preset, "neural_base": self.base_request}
 
     def output_needing_confirmation(self) -> DeviceInfo | None:
         """The selected output when starting would route the microphone to what may be a loudspeaker

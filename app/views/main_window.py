@@ -247,10 +247,8 @@ class MainWindow(QMainWindow):
         s = self.settings
         s["devices"] = self.devices.saved()
         s["voice"] = self.library.selected or s["voice"]
-        c = self.live.controls
-        s["controls"] = {k: getattr(c, k) for k in s["controls"]}
-        s["latency_preset"] = self.live.preset
-        s["neural_base"] = self.live.base_request
+        for key, value in self.live.saved().items():
+            s[key] = value
         s["window"] = {"geometry": base64.b64encode(bytes(self.saveGeometry())).decode("ascii")}
         s.save()
 
