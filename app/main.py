@@ -60,6 +60,8 @@ def build(
     convert = ConvertViewModel(lib, base_request=live.base_request)
     # files convert on the live base and are cleaned as the live input is: a file sounds like the live voice
     live.baseRequestChanged.connect(lambda r: setattr(convert, "base_request", r))
+    live.baseRequestChanged.connect(lambda r: setattr(library_vm, "base_request", r))  # card samples too
+    library_vm.base_request = live.base_request
     live.controlsChanged.connect(lambda c: setattr(convert, "denoise", c.denoise_setting()))
     voice_clip = VoiceClipViewModel(library_vm, devices, live_input=live.input_in_use)
     library_vm.refresh()

@@ -495,3 +495,20 @@ def test_mic_cleanup_greys_what_cannot_run_and_switches_live(qtbot, monkeypatch,
         assert json.loads((tmp_path / "settings.json").read_text())["controls"]["denoise"] == "light"
     finally:
         live.shutdown()
+
+
+def test_card_samples_render_on_the_live_base_request(app, qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import vc_core.neural.choice as choice_mod
+
+    seen: list[tuple[str, str]] = []
+    real = choice_mod.load_voice
+
+    def load_voice(library: VoiceLibrary, name: str, requested: str = "auto") -> tuple[Voice, BaseChoice | None]:
+        seen.append((name, requested))
+        return real(library, "robot", "auto")  # a light stand-in: the request is what is checked
+
+    monkeypatch.setattr(choice_mod, "load_voice", load_voice)
+    assert app.live.set_base_request("realtime")
+    with qtbot.waitSignal(app.library.sampleReady, timeout=20000) as sig:
+        app.library.make_sample("heart")
+    assert seen == [("heart", "realtime")] and sig.args[0] == "heart" and len(sig.args[1]) > 0

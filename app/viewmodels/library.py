@@ -19,6 +19,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 
 from app.viewmodels.tasks import TaskRunner
 from vc_core.errors import ModelBundleError
+from vc_core.neural.choice import AUTO
 from vc_core.voices.bundle import MANIFEST
 from vc_core.voices.library import VoiceLibrary, load_bundle, user_voices_dir
 
@@ -107,6 +108,7 @@ class LibraryViewModel(QObject):
         self.user_dir = user_dir or user_voices_dir()
         self.cards: list[VoiceCard] = []
         self.selected = ""
+        self.base_request = AUTO  # the live neural base request (app.main keeps it in step): samples sound like live
         self._tasks = TaskRunner(self)
         self._tasks.busyChanged.connect(self.busyChanged)
 
@@ -164,18 +166,21 @@ class LibraryViewModel(QObject):
         log.info("library: voice %s added (%d voices)", name, len(self.cards))
 
     def make_sample(self, name: str) -> None:
-        """Convert a few seconds of the bundled speech clip with voice ``name`` (worker); emits sampleReady."""
-        lib = self.library
+        """Convert a few seconds of the bundled speech clip with voice ``name`` on the live base
+        request (worker; a first ``auto`` may measure the quality base); emits sampleReady."""
+        lib, request = self.library, self.base_request
 
         def render() -> tuple[str, object, int]:
             import numpy as np
 
             from vc_core.io.audiofile import read_audio
+            from vc_core.neural.choice import load_voice
             from vc_core.pipeline import VoiceChain
 
             x, sr = read_audio(SAMPLE_CLIP)
             x = x[: int(SAMPLE_SECONDS * sr)]
-            chain = VoiceChain(lib.load(name), sr, sr)
+            voice, _ = load_voice(lib, name, request)
+            chain = VoiceChain(voice, sr, sr)
             y = np.concatenate([chain.push(x), chain.flush()])  # aligned: no latency to trim
             return name, y, sr
 
