@@ -79,6 +79,8 @@ def test_resume_skips_written_and_reproduces_same_plan(tmp_path: Path) -> None:
     resumed = _build(out)
     assert resumed["written_now"] == 1
     assert (out / str(victim["path"])).exists()
+    # the redone entry starts its own line instead of being glued onto the torn one
+    assert str(victim["id"]) in corpus.read_manifest(out)
 
     # Same seed elsewhere: same utterances, same audio (espeak and the shifter are deterministic).
     other = tmp_path / "d"

@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import soundfile as sf
@@ -193,6 +193,16 @@ def normalise(wav: Wav) -> Wav:
     return (wav * np.float32(gain)).astype(np.float32)
 
 
+def open_manifest_for_append(path: Path) -> TextIO:
+    """``path`` opened to append JSON lines. A torn last line (a run stopped mid-write) is ended
+    first, so it cannot swallow the next entry; :func:`read_manifest` ignores it."""
+    torn = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    f = open(path, "a", encoding="utf-8")  # noqa: SIM115 (returned to the caller's with-block)
+    if torn:
+        f.write("\n")
+    return f
+
+
 def read_manifest(out: Path) -> dict[str, dict[str, Any]]:
     """Utterance id -> manifest entry, for entries whose audio file exists (a torn last line is ignored)."""
     done: dict[str, dict[str, Any]] = {}
@@ -284,7 +294,7 @@ def build_corpus(
         from tqdm import tqdm
 
         bar = tqdm(total=round(target_s), initial=min(round(total_s), round(target_s)), unit="s", desc="corpus")
-    with open(out / MANIFEST, "a", encoding="utf-8") as manifest:
+    with open_manifest_for_append(out / MANIFEST) as manifest:
         for sp, idx, useed in plan(speakers, len(texts), seed):
             if total_s >= target_s:
                 break

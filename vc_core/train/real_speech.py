@@ -73,6 +73,7 @@ from vc_core.train.corpus import (
     _stable_seed,
     _write_flac,
     normalise,
+    open_manifest_for_append,
     read_manifest,
     summarise,
     write_summary,
@@ -446,13 +447,7 @@ def build_real_corpus(
         from tqdm import tqdm
 
         bar = tqdm(total=round(target_s), initial=min(round(total_s), round(target_s)), unit="s", desc="real speech")
-    manifest_path = out / MANIFEST
-    torn = (
-        manifest_path.exists() and manifest_path.stat().st_size > 0 and not manifest_path.read_bytes().endswith(b"\n")
-    )
-    with open(manifest_path, "a", encoding="utf-8") as manifest:
-        if torn:
-            manifest.write("\n")  # a torn last line (stopped mid-write) must not swallow the next entry
+    with open_manifest_for_append(out / MANIFEST) as manifest:
         for p in take_turns(queues, minutes_by):
             if total_s >= target_s:
                 break
