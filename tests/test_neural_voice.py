@@ -179,6 +179,28 @@ def test_new_voice_from_a_clip_converts(tmp_path: Path, speech22: np.ndarray) ->
     assert vc_main(["new-voice", str(clip), "reader", "--out", str(voices)]) == 2, "overwrote without --overwrite"
 
 
+class _FixedEncoder:
+    """A :class:`~vc_core.stages.SpeakerEncoder` that hears every clip as the same unit vector."""
+
+    def __init__(self) -> None:
+        v = np.arange(1, 257, dtype=np.float32)
+        self.vector = v / np.linalg.norm(v)
+        self.heard: list[tuple[int, int]] = []
+
+    def embed(self, wav: np.ndarray, rate_hz: int) -> np.ndarray:
+        self.heard.append((len(wav), rate_hz))
+        return self.vector
+
+
+def test_a_voice_from_a_clip_takes_its_identity_from_the_speaker_encoder(tmp_path: Path) -> None:
+    enc = _FixedEncoder()
+    folder, report = voice_from_clip(librivox_clip(), "stub", tmp_path / "voices", MODELS, encoder=enc)
+    assert enc.heard and enc.heard[0][1] == 16000  # the clip, at its own rate
+    v = VoiceLibrary([MODELS, tmp_path / "voices"]).load("stub")
+    assert isinstance(v, NeuralVoice) and folder.name == "stub"
+    np.testing.assert_allclose(v.target.dvector, enc.vector, atol=1e-6)
+
+
 def _speechlike(rate: int) -> np.ndarray:
     wav, r = sf.read(librivox_clip(), dtype="float32")
     return wav if r == rate else resample_poly(wav, rate, r).astype(np.float32)

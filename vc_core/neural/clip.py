@@ -22,6 +22,7 @@ from vc_core.dsp.resample import resample_clip
 from vc_core.errors import ReferenceClipError, VcError
 from vc_core.neural.bundles import BASE_NAME, SPEAKER_NAME, base_delay_frames, write_voice_bundle
 from vc_core.neural.speaker import DVectorEncoder
+from vc_core.stages import SpeakerEncoder
 from vc_core.voices.bundle import NAME_PATTERN
 
 F32 = NDArray[np.float32]
@@ -118,10 +119,12 @@ def voice_from_clip(
     display_name: str | None = None,
     overwrite: bool = False,
     progress: Callable[[float, str], None] | None = None,
+    encoder: SpeakerEncoder | None = None,
 ) -> tuple[Path, ClipReport]:
     """Make the voice ``name`` from ``clip`` into ``out_root/<name>``; returns (bundle folder, report).
 
-    ``models_dir`` holds the shipped ``_speaker`` bundle. Nothing is written unless every check passes.
+    ``models_dir`` holds the shipped ``_speaker`` bundle, whose d-vector encoder measures the voice
+    unless ``encoder`` is given. Nothing is written unless every check passes.
     """
     from vc_core.io.audiofile import read_audio
 
@@ -138,7 +141,8 @@ def voice_from_clip(
     step(0.2, "checking the clip")
     report = analyse_clip(wav, rate)
     step(0.5, "measuring the voice")
-    encoder = DVectorEncoder.from_bundle(models_dir / SPEAKER_NAME)
+    if encoder is None:
+        encoder = DVectorEncoder.from_bundle(models_dir / SPEAKER_NAME)
     dvec = encoder.embed(wav[: int(MAX_CLIP_S * rate)], rate)
     step(0.9, "saving the voice")
     out_root.mkdir(parents=True, exist_ok=True)
