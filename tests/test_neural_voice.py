@@ -194,7 +194,7 @@ class _FixedEncoder:
 
 def test_a_voice_from_a_clip_takes_its_identity_from_the_speaker_encoder(tmp_path: Path) -> None:
     enc = _FixedEncoder()
-    folder, report = voice_from_clip(librivox_clip(), "stub", tmp_path / "voices", MODELS, encoder=enc)
+    folder, _ = voice_from_clip(librivox_clip(), "stub", tmp_path / "voices", MODELS, encoder=enc)
     assert enc.heard and enc.heard[0][1] == 16000  # the clip, at its own rate
     v = VoiceLibrary([MODELS, tmp_path / "voices"]).load("stub")
     assert isinstance(v, NeuralVoice) and folder.name == "stub"
