@@ -1,7 +1,8 @@
 """Mic cleanup, measured: noisy real speech through each input denoiser setting, then into voices.
 
-One passage of real speech (``vc_core/eval/clips.py``: the first LibriVox sentences and Asterisk
-prompts, two readers, about 26 s, one Whisper window) is mixed at 48 kHz with three named noises:
+Two passages of real speech (``vc_core/eval/clips.py``: the five LibriVox sentences and the first
+seven chosen Asterisk prompts, two readers, about 26 s each so each is one Whisper window, 140
+words in all) are mixed at 48 kHz with three named noises (new draws for each passage):
 
 * ``babble`` - six other real talkers at once (``.cache/corpus-real``, built by
   ``vc_core/train/real_speech.py``: one French prompt reader and Tux Paint readers in el/bg/ro/ru);
@@ -12,15 +13,16 @@ prompts, two readers, about 26 s, one Whisper window) is mixed at 48 kHz with th
 at SNRs of 20, 10, 5 and 0 dB (speech and noise RMS over 0-8 kHz, the recordings' band), and
 clean. For every setting (off, light, strong), side by side in this one process:
 
-* the denoised input: Whisper-base word error rate against the passage's transcript and DNSMOS
-  SIG/BAK/OVRL;
+* the denoised input: Whisper-base word loss against the passages' transcripts (substituted and
+  deleted words over all words; insertions are left out, see :func:`words_lost`), WER beside it,
+  and DNSMOS SIG/BAK/OVRL;
 * the same two after conversion through the whole chain (the denoiser inside it, as live) with
   two neural voices on the real-time base and one effects voice, at clean and 5 dB;
 * the denoiser's RTF (compute / audio seconds, 256-frame blocks at 48 kHz) and the latency it
   adds to the chain.
 
 Needs ``.venv-train`` (Whisper via ctranslate2, DNSMOS via speechmos). Not part of ``make test``.
-Run: ``nice .venv-train/bin/python benchmarks/denoise.py`` (about 20 min on 2 cores).
+Run: ``nice .venv-train/bin/python benchmarks/denoise.py`` (about 18 min on 2 cores).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ CONVERT_SNRS_DB = (5,)  # conversions: clean and these (the time budget)
 NOISES = ("babble", "fan", "keyboard")
 SETTINGS = tuple(DenoiseSetting)
 VOICES = (("heart", REALTIME_BASE_NAME), ("joe", REALTIME_BASE_NAME), ("deep", None))
-PASSAGE_CLIPS = (3, 2)  # LibriVox sentences, then Asterisk prompts
+PASSAGES = (((0, 3), (0, 2)), ((3, 5), (2, 7)))  # (LibriVox, Asterisk prompt) slices per passage
 GAP_S = 0.3
 SPEECH_DBFS = -26.0  # a typical microphone level
 PEAK_LIMIT = 0.98
@@ -92,19 +94,22 @@ def to_rate(x: Audio, rate_in: int, rate_out: int) -> Audio:
 # ----------------------------------------------------------------------------- signals
 
 
-def passage() -> tuple[Audio, str, list[str]]:
-    """The speech passage at 48 kHz (SPEECH_DBFS RMS), its transcript and its clips' names."""
+def passages() -> list[tuple[Audio, str, list[str]]]:
+    """Each speech passage at 48 kHz (SPEECH_DBFS RMS), its transcript and its clips' names."""
     clips = find_eval_clips()
-    librivox = [c for c in clips if c.name.startswith("librivox/")][: PASSAGE_CLIPS[0]]
-    allison = [c for c in clips if c.name.startswith("allison/")][: PASSAGE_CLIPS[1]]
-    parts: list[Audio] = []
-    for c in librivox + allison:
-        x, rate = read_audio(c.path)
-        parts += [to_rate(x, rate, RATE), np.zeros(int(GAP_S * RATE), dtype=np.float32)]
-    x = np.concatenate(parts)
-    x *= np.float32(10 ** (SPEECH_DBFS / 20) / rms(x))
-    text = " ".join(c.text for c in librivox + allison)
-    return x.astype(np.float32), text, [c.name for c in librivox + allison]
+    librivox = [c for c in clips if c.name.startswith("librivox/")]
+    allison = [c for c in clips if c.name.startswith("allison/")]
+    out = []
+    for (a, b), (c, d) in PASSAGES:
+        chosen = librivox[a:b] + allison[c:d]
+        parts: list[Audio] = []
+        for clip in chosen:
+            x, rate = read_audio(clip.path)
+            parts += [to_rate(x, rate, RATE), np.zeros(int(GAP_S * RATE), dtype=np.float32)]
+        x = np.concatenate(parts)
+        x *= np.float32(10 ** (SPEECH_DBFS / 20) / rms(x))
+        out.append((x.astype(np.float32), " ".join(clip.text for clip in chosen), [clip.name for clip in chosen]))
+    return out
 
 
 def babble(n: int, rng: np.random.Generator) -> Audio:
@@ -155,9 +160,8 @@ def keyboard(n: int, rng: np.random.Generator) -> Audio:
     return (x / rms(x)).astype(np.float32)
 
 
-def conditions(speech: Audio) -> dict[str, Audio]:
+def conditions(speech: Audio, rng: np.random.Generator) -> dict[str, Audio]:
     """'clean' and '<noise>@<snr>' mixes, scaled together so no peak passes PEAK_LIMIT."""
-    rng = np.random.default_rng(SEED)
     noises = {"babble": babble, "fan": fan, "keyboard": keyboard}
     out = {"clean": speech}
     level = band_rms(speech)
@@ -193,26 +197,37 @@ def words_lost(reference: str, hypothesis: str) -> tuple[int, int]:
 
 
 class Meter:
-    """Whisper word loss and WER against the passage's transcript, and DNSMOS; one thread each."""
+    """Whisper word loss and WER against a transcript, and DNSMOS; one thread each."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self) -> None:
         self.asr = WhisperTranscriber(ROOT / ".cache", threads=1)
         self.mos = Dnsmos(threads=1)
 
-    def __call__(self, x: Audio, rate: int) -> dict[str, Any]:
+    def __call__(self, x: Audio, rate: int, text: str) -> dict[str, Any]:
         hyp = self.asr.transcribe(x, rate)
-        errors, words = word_errors(self.text, hyp)
-        lost, _ = words_lost(self.text, hyp)
+        errors, words = word_errors(text, hyp)
+        lost, _ = words_lost(text, hyp)
         m = self.mos.score(x, rate)
         return {
-            "loss": 100.0 * lost / words,
-            "wer": 100.0 * errors / words,
+            "lost": lost,
+            "errors": errors,
+            "words": words,
             "sig": m.sig,
             "bak": m.bak,
             "ovrl": m.ovrl,
             "transcript": hyp,
         }
+
+
+def pooled(per_passage: list[dict[str, Any]]) -> dict[str, Any]:
+    """Word loss and WER (%) over all passages' words, DNSMOS averaged; the passages kept beside."""
+    words = sum(r["words"] for r in per_passage)
+    return {
+        "loss": 100.0 * sum(r["lost"] for r in per_passage) / words,
+        "wer": 100.0 * sum(r["errors"] for r in per_passage) / words,
+        **{k: float(np.mean([r[k] for r in per_passage])) for k in ("sig", "bak", "ovrl")},
+        "passages": per_passage,
+    }
 
 
 def denoise_input(setting: DenoiseSetting, x: Audio) -> tuple[Audio, float]:
@@ -338,20 +353,25 @@ def main() -> int:
         if avail[s] is not None:
             log.warning("skipping %s: %s", s.value, avail[s])
     t_start = time.perf_counter()
-    speech, text, names = passage()
-    mixes = conditions(speech)
+    rng = np.random.default_rng(SEED)
+    texts = passages()
+    mixes = [conditions(speech, rng) for speech, _, _ in texts]
     voices = VOICES
     if args.smoke:
-        mixes = {k: mixes[k] for k in ("clean", "keyboard@5")}
+        mixes = [{k: m[k] for k in ("clean", "keyboard@5")} for m in mixes[:1]]
         voices = VOICES[-1:]
-    log.info("passage %.1f s, %d words; %d conditions", len(speech) / RATE, len(text.split()), len(mixes))
-    meter = Meter(text)
+    audio_s = sum(len(speech) for speech, _, _ in texts[: len(mixes)]) / RATE
+    log.info("%d passages, %.1f s; %d conditions", len(mixes), audio_s, len(mixes[0]))
+    meter = Meter()
     lib = VoiceLibrary.default()
     report: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "load_average_at_start": os.getloadavg(),
-        "passage": {"clips": names, "seconds": len(speech) / RATE, "words": len(text.split()), "text": text},
+        "passages": [
+            {"clips": names, "seconds": len(speech) / RATE, "words": len(text.split()), "text": text}
+            for speech, text, names in texts
+        ],
         "noises": NOISES,
         "snrs_db": SNRS_DB,
         "input": {},
@@ -361,20 +381,22 @@ def main() -> int:
     for setting in settings:
         rows: dict[str, Any] = {}
         compute = 0.0
-        for cond, x in mixes.items():
-            y, sec = denoise_input(setting, x)
-            compute += sec
-            rows[cond] = meter(y, RATE)
-            r = rows[cond]
+        for cond in mixes[0]:
+            per = []
+            for m, (_, text, _) in zip(mixes, texts, strict=False):
+                y, sec = denoise_input(setting, m[cond])
+                compute += sec
+                per.append(meter(y, RATE, text))
+            rows[cond] = r = pooled(per)
             log.info("input %-6s %-12s loss %5.1f OVRL %.2f", setting.value, cond, r["loss"], r["ovrl"])
         report["input"][setting.value] = rows
         report["cost"][setting.value] = {
-            "rtf": compute / (len(mixes) * len(speech) / RATE),
+            "rtf": compute / (len(mixes[0]) * audio_s),
             "added_latency_ms": added_latency_ms(lib, setting),
             "lag_ms": 1000.0 * LAG_SAMPLES[setting] / RATE,
         }
     convert_conds = ["clean", *(f"{n}@{snr}" for n, snr in itertools.product(NOISES, CONVERT_SNRS_DB))]
-    convert_conds = [c for c in convert_conds if c in mixes]
+    convert_conds = [c for c in convert_conds if c in mixes[0]]
     for name, base in voices:
         voice = lib.load(name, base)
         label = f"{name} ({'real-time base' if base else 'effects'})"
@@ -382,9 +404,11 @@ def main() -> int:
         for setting in settings:
             rows = {}
             for cond in convert_conds:
-                y, rate = convert(voice, setting, mixes[cond])
-                rows[cond] = meter(y, rate)
-                r = rows[cond]
+                per = []
+                for m, (_, text, _) in zip(mixes, texts, strict=False):
+                    y, rate = convert(voice, setting, m[cond])
+                    per.append(meter(y, rate, text))
+                rows[cond] = r = pooled(per)
                 log.info("%s %-6s %-12s loss %5.1f OVRL %.2f", name, setting.value, cond, r["loss"], r["ovrl"])
             report["converted"][label][setting.value] = rows
     report["wall_s"] = time.perf_counter() - t_start
