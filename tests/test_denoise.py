@@ -121,6 +121,21 @@ def test_chain_streaming_equals_offline(lib: VoiceLibrary, noisy: Audio, setting
         np.testing.assert_allclose(y[lat:], ref[: len(x) - lat], atol=1e-5, err_msg=f"block {b}")
 
 
+def test_bench_times_the_denoisers_and_runs_voices_with_them(lib: VoiceLibrary) -> None:
+    from vc_core.bench import format_table, run_bench
+
+    result = run_bench(lib, ["robot"], 1.0, RATE, (), (OFF, LIGHT))
+    rows = result["voices"]
+    assert [r["denoise"] for r in rows] == ["off", "light"]
+    assert rows[0]["rtf_denoise"] == 0.0 and rows[1]["rtf_denoise"] > 0.0
+    assert rows[1]["chain_latency_ms"] - rows[0]["chain_latency_ms"] == pytest.approx(30.0, abs=0.1)
+    alone = {d["denoise"]: d for d in result["denoise"]}
+    assert alone["light"]["latency_ms"] == pytest.approx(1000 * (960 + 479) / RATE)
+    assert alone["strong"]["latency_ms"] == pytest.approx(1000 * (1440 + 479) / RATE)
+    assert all(0.0 < d["rtf"] < 1.0 for d in alone.values())
+    assert "denoise strong  alone: RTF" in format_table(result)
+
+
 def jumps(y: Audio) -> Audio:
     return np.abs(np.diff(y))
 

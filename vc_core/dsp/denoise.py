@@ -25,7 +25,7 @@ import importlib.util
 import logging
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -287,20 +287,14 @@ class DenoiseStage(HopStage):
     :meth:`set_setting` switches between the settings up to the reserved one. The new setting
     starts fresh and runs beside the playing one for ``WARMUP_HOPS`` (its recurrent state needs a
     few hundred ms to settle on the noise), then is crossfaded in over ``crossfade_ms``. Both are
-    aligned to the same instant, so the output never moves in time. ``denoisers`` replaces the
-    runtimes (tests).
+    aligned to the same instant, so the output never moves in time.
     """
 
-    def __init__(
-        self,
-        cfg: DenoiseConfig,
-        crossfade_ms: float = 20.0,
-        denoisers: Mapping[DenoiseSetting, FrameDenoiser] | None = None,
-    ) -> None:
+    def __init__(self, cfg: DenoiseConfig, crossfade_ms: float = 20.0) -> None:
         reserved = cfg.reserved
-        built = dict(denoisers) if denoisers is not None else {}
+        built: dict[DenoiseSetting, FrameDenoiser] = {}
         for s in DenoiseSetting:
-            if s is DenoiseSetting.OFF or s in built or s.rank > reserved.rank:
+            if s is DenoiseSetting.OFF or s.rank > reserved.rank:
                 continue
             try:
                 built[s] = make_denoiser(s)
