@@ -36,14 +36,13 @@ sys.path.insert(0, str(REPO))
 
 from tests.helpers import speech_at  # noqa: E402
 from tests.support.pipewire import PipeWireSession, refresh_sounddevice  # noqa: E402
-from vc_core.config import MixConfig, StreamConfig  # noqa: E402
-from vc_core.engine.live import LiveEngine  # noqa: E402
-from vc_core.engine.session import LiveSession  # noqa: E402
+from vc_core.config import MixConfig  # noqa: E402
 from vc_core.io.devices import find_device  # noqa: E402
 from vc_core.io.latency_probe import make_probe_signal, measure_round_trip  # noqa: E402
 from vc_core.io.pa import load_sounddevice  # noqa: E402
 from vc_core.io.reports import write_json_report  # noqa: E402
-from vc_core.neural.choice import AUTO, BASE_CHOICES, load_voice  # noqa: E402
+from vc_core.live.controller import LiveController, LiveRequest  # noqa: E402
+from vc_core.neural.choice import AUTO, BASE_CHOICES  # noqa: E402
 from vc_core.voices.library import VoiceLibrary  # noqa: E402
 
 RATE = 48000
@@ -124,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block", type=int, default=BLOCK, help=f"device period of both streams (default {BLOCK})")
     ap.add_argument("--base", choices=BASE_CHOICES, default=AUTO, help="neural base (as vc live --base)")
     a = ap.parse_args(argv)
-    voice, choice = load_voice(VoiceLibrary.default(), a.voice, a.base)
     total_s = 60.0 * a.minutes
     with tempfile.TemporaryDirectory() as tmp:
         x, _ = sf.read(str(speech_at(RATE, Path(tmp) / "speech48.wav")), dtype="float32")
@@ -136,10 +134,15 @@ def main(argv: list[str] | None = None) -> int:
 
         mic, mic_src = find_device("mic", "ALSA", kind="output"), find_device("mic_src", "ALSA", kind="input")
         spk, spk_src = find_device("spk", "ALSA", kind="output"), find_device("spk_src", "ALSA", kind="input")
-        engine = LiveEngine(voice, StreamConfig(device_rate_hz=RATE, block_frames=a.block))
-        session = LiveSession(engine)
-        session.start(mic_src, spk)
-        engine.update(mix=MixConfig(passthrough=True))  # for the first click window
+        # started as `vc live` starts: one controller, its watchdog thread included
+        controller = LiveController(VoiceLibrary.default())
+        req = LiveRequest(voice=a.voice, input=mic_src, output=spk, base=a.base, rate_hz=RATE, block_frames=a.block)
+        choice = controller.start(req).base
+
+        def passthrough(on: bool) -> None:  # on for the click windows at both ends
+            controller.update(req.params, req.gate, MixConfig(passthrough=on))
+
+        passthrough(True)
         player = Player(speech, total_s, probe)
         stream = sd.Stream(
             samplerate=RATE,
@@ -162,24 +165,27 @@ def main(argv: list[str] | None = None) -> int:
             wet_on = end_pass = False
             while not player.done.wait(0.5):
                 now_s = player.pos / RATE
+                snap = controller.snapshot()
                 if not wet_on and now_s > win_s + 0.3:
-                    engine.update(mix=MixConfig(passthrough=False))
+                    passthrough(False)
                     wet_on = True
-                    xruns_at_start = engine.stats().xruns
+                    xruns_at_start = snap.stats.xruns
                 if not end_pass and now_s > total_s - win_s - 0.5:
-                    engine.update(mix=MixConfig(passthrough=True))
+                    passthrough(True)
                     end_pass = True
                 if np.isnan(rss0) and time.monotonic() - t0 > min(WARMUP_S, 0.2 * total_s):
                     rss0 = rss_mb()
-                queue.append(engine.stats().queue_ms)
+                queue.append(snap.stats.queue_ms)
                 player_delay_ms.append(1000.0 * player.delay_s)
-                lost = lost or session.check_alive()
-                engine_delay_ms.append(session.device_delay_ms())
+                lost = lost or snap.lost
+                if snap.latency_now_ms:  # the watchdog's: engine P + what the device buffers hold now
+                    engine_delay_ms.append(snap.latency_now_ms - snap.stats.engine_latency_ms)
         rss1 = rss_mb()
         wall = time.monotonic() - t0
-        s = session.stats()
-        eng_flags = session.device.status_flags if session.device else -1
-        session.stop()
+        session = controller.session
+        eng_flags = session.device.status_flags if session is not None and session.device else -1
+        s = controller.stop()
+        snap = controller.snapshot()
     rt = [measure_round_trip(probe, r, RATE) for r in player.rec]
     result = {
         "minutes": a.minutes,
@@ -202,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "round_trip_note": "player -> mic -> engine (P) -> spk -> player: includes the player stream's own in+out",
         "player_device_delay_ms_start_end_max": _ends(player_delay_ms),
         "engine_device_delay_ms_start_end_max": _ends(engine_delay_ms),
-        "engine_device_resets": session.delay_resets,
+        "engine_device_resets": snap.delay_resets,
         "queue_ms_min": float(min(queue)) if queue else None,
         "queue_ms_max": float(max(queue)) if queue else None,
         "rss_after_warmup_mb": rss0,
