@@ -15,7 +15,7 @@ engine adds it to the device periods to state the expected round trip, and
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -185,6 +185,24 @@ class HopStage:
         """Subclasses clear their own history here."""
 
 
+def push_silence(push: Callable[[Audio], Audio], owed: int, pad_samples: int, max_pushes: int, what: str) -> Audio:
+    """The next ``owed`` output samples of a stream that hears silence after its input, as a live
+    stream does: ``push`` blocks of ``pad_samples`` zeros (its worst-case latency, so one block
+    should do) until they are out. More than ``max_pushes`` blocks means a stage owes more than it
+    declares: RuntimeError naming ``what``."""
+    parts = [np.zeros(0, dtype=np.float32)]
+    got = 0
+    for _ in range(max_pushes):
+        if got >= owed:
+            break
+        y = push(np.zeros(pad_samples, dtype=np.float32))
+        parts.append(y)
+        got += len(y)
+    if got < owed:
+        raise RuntimeError(f"{what} still owes {owed - got} samples after flushing: a stage's latency is wrong")
+    return np.concatenate(parts)[: max(0, owed)]
+
+
 class Chain:
     """Stages in series; rates must match stage to stage. Latency sums (an upper bound)."""
 
@@ -234,18 +252,9 @@ class Chain:
         """The output still owed, as a live stream would get it: silence follows the input through
         every stage (flushing stage by stage instead would cut each resampler's ringing at its
         nominal end and change what the next stage hears); then reset."""
-        total, before = self.output_length(self._pushed), self._emitted
-        pad = np.zeros(-(-self.latency_samples * self.rate_in_hz // self.rate_out_hz) + 1, dtype=np.float32)
-        parts = [np.zeros(0, dtype=np.float32)]
-        for _ in range(4):  # one pad covers the worst-case latency; the bound guards a stage that lies
-            if self._emitted >= total:
-                break
-            parts.append(self.push(pad))
-        if self._emitted < total:
-            raise RuntimeError(
-                f"chain still owes {total - self._emitted} samples after flushing: a stage's latency is wrong"
-            )
-        out = np.concatenate(parts)[: total - before]
+        owed = self.output_length(self._pushed) - self._emitted
+        pad = -(-self.latency_samples * self.rate_in_hz // self.rate_out_hz) + 1  # the worst case, at the input rate
+        out = push_silence(self.push, owed, pad, max_pushes=4, what="chain")
         self.reset()
         return out
 

@@ -48,7 +48,7 @@ from vc_core.dsp.pitch import min_frame_samples, yin_frames
 from vc_core.errors import ModelBundleError
 from vc_core.neural.bundles import declared_lookahead_frames, stage_latency_samples
 from vc_core.stages import ContentStream, FrameConverter, FrameVocoder, StageTiming
-from vc_core.stream import Audio, as_audio
+from vc_core.stream import Audio, as_audio, push_silence
 from vc_core.voices.bundle import Manifest, read_manifest
 
 if TYPE_CHECKING:
@@ -542,15 +542,8 @@ class NeuralStage:
         sample has its output sample; then reset. The vocoder's own ``flush`` would end its last
         window at the last frame, which the live path never does (it keeps hearing silence), and the
         last ~140 ms of a file would differ from the live output (-31 dB residual on a 3 s clip)."""
-        total, before = self._pushed, self._emitted
-        parts = [np.zeros(0, np.float32)]
-        for _ in range(3):  # one push of the stage's worst-case latency suffices; the bound guards a bug
-            if self._emitted >= total:
-                break
-            parts.append(self.push(np.zeros(self.latency_samples, np.float32)))
-        if self._emitted < total:
-            raise RuntimeError(f"voice stage still owes {total - self._emitted} samples after flushing")
-        result = as_audio(np.concatenate(parts)[: max(0, total - before)])
+        owed = self._pushed - self._emitted
+        result = as_audio(push_silence(self.push, owed, self.latency_samples, max_pushes=3, what="voice stage"))
         self.reset()
         return result
 
